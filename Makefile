@@ -1,0 +1,48 @@
+# lead-sprint: two commands for a newcomer (make demo, make test); the rest for operators.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.lead_sprint/dagster_home
+
+.PHONY: demo test dev lint services bench sandbox-stop clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: run a compressed 24-hour sprint against the built-in sandbox (SQLite, no Redis)
+demo: $(STAMP)
+	$(BIN)/lead-sprint demo $(if $(HOURS),--hours $(HOURS),)
+
+## test: ruff + the whole pytest suite against the real PostgreSQL and Redis
+test: $(STAMP) services
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+## dev: the Dagster UI and daemon on the demo's DAGSTER_HOME (http://127.0.0.1:3000)
+dev: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	@test -f $(DAGSTER_HOME)/dagster.yaml || cp lead_assets/config/dagster_local.yaml $(DAGSTER_HOME)/dagster.yaml
+	LEAD_SPRINT_SANDBOX=$${LEAD_SPRINT_SANDBOX:-1} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## services: start PostgreSQL / Redis when installed but down; fail with one line when absent
+services:
+	@bash .ci/services.sh
+
+## bench: print the benchmark figures (store upsert, dedup, end-to-end)
+bench: $(STAMP) services
+	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+sandbox-stop: $(STAMP)
+	$(BIN)/lead-sprint sandbox stop
+
+clean:
+	rm -rf .lead_sprint

@@ -1,0 +1,152 @@
+"""`lead-sprint`: run the sprint from a terminal (demo, run, status) through Dagster.
+
+Runs execute in-process against the Dagster instance in `DAGSTER_HOME`, so they show up
+in the UI (`make dev`) exactly like runs launched there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from lead_assets.config.settings import STATE_DIR
+
+DEMO_DAGSTER_HOME = STATE_DIR / "dagster_home"
+LOCAL_INSTANCE_YAML = Path(__file__).resolve().parent / "config" / "dagster_local.yaml"
+
+
+def _ensure_dagster_home() -> Path:
+    """Use DAGSTER_HOME, or the repo-local one the demo and `make dev` share (SQLite storage)."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEMO_DAGSTER_HOME)))
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not target.exists():
+        target.write_text(LOCAL_INSTANCE_YAML.read_text())
+    return home
+
+
+def _load_definitions():
+    from lead_assets.definitions import defs
+
+    return defs()
+
+
+def run_partitions(hours: list[str], sources: list[str], *, log=print) -> list[tuple[str, bool, float]]:
+    """Execute the sprint job for each hour x source, in order; returns (partition, success, seconds)."""
+    import dagster as dg
+
+    from lead_assets.defs.partitions import sprint_partition_key
+
+    _ensure_dagster_home()
+    definitions = _load_definitions()
+    job = definitions.resolve_job_def("lead_sprint")
+    results = []
+    with dg.DagsterInstance.get() as instance:
+        for hour in hours:
+            for source in sources:
+                started = time.monotonic()
+                key = sprint_partition_key(hour, source)
+                result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+                seconds = time.monotonic() - started
+                results.append((str(key), result.success, seconds))
+                log(f"  {key}: {'ok' if result.success else 'FAILED'} in {seconds:.1f}s")
+    return results
+
+
+def _hours(start: str | None, count: int) -> list[str]:
+    from lead_assets.config.settings import sprint_config
+    from lead_assets.pipeline.search_plan import hour_keys
+
+    cfg = sprint_config()
+    keys = hour_keys(cfg.start, cfg.hours)
+    first = keys.index(start) if start else 0
+    if start and start not in keys:
+        raise SystemExit(f"--start {start} is not an hour of the sprint ({keys[0]} .. {keys[-1]})")
+    return keys[first : first + count]
+
+
+def _print_status(as_json: bool) -> None:
+    from lead_assets.config.settings import sprint_config
+    from lead_assets.status import format_status, sprint_status
+    from lead_assets.store.lead_store import LeadStore
+
+    store = LeadStore()
+    store.ensure_schema()
+    s = sprint_status(store, sprint_config())
+    print(json.dumps(s, indent=2, default=str) if as_json else format_status(s))
+
+
+def cmd_demo(args) -> int:
+    os.environ["LEAD_SPRINT_SANDBOX"] = "1"
+    from lead_assets.config.environment import apply_sandbox_env
+
+    url = apply_sandbox_env()
+    hours = _hours(None, args.hours)
+    print(f"lead-sprint demo: sandbox at {url}, {len(hours)} hour(s) of apollo, DAGSTER_HOME={_ensure_dagster_home()}")
+    started = time.monotonic()
+    results = run_partitions(hours, ["apollo"])
+    print(f"\n{sum(ok for _, ok, _ in results)}/{len(results)} partitions succeeded in {time.monotonic() - started:.0f}s\n")
+    _print_status(False)
+    print("\nSee the runs and assets in the UI: make dev  (then open http://127.0.0.1:3000)")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def cmd_run(args) -> int:
+    from lead_assets.defs.partitions import ENABLED_SOURCES
+
+    sources = [s.strip() for s in args.sources.split(",")] if args.sources else list(ENABLED_SOURCES)
+    unknown = set(sources) - set(ENABLED_SOURCES)
+    if unknown:
+        raise SystemExit(f"unknown or not yet enabled source(s): {', '.join(sorted(unknown))}")
+    from lead_assets.config.environment import apply_sandbox_env
+
+    apply_sandbox_env()
+    results = run_partitions(_hours(args.start, args.hours), sources)
+    _print_status(False)
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def cmd_status(args) -> int:
+    _print_status(args.json)
+    return 0
+
+
+def cmd_sandbox(args) -> int:
+    from lead_assets.config.environment import SANDBOX_STATE_FILE
+    from lead_assets.sandbox.launcher import ensure_sandbox, stop_sandbox
+
+    if args.action == "stop":
+        stop_sandbox(SANDBOX_STATE_FILE)
+        print("sandbox stopped")
+    else:
+        print(ensure_sandbox(SANDBOX_STATE_FILE))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lead-sprint", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run a compressed sprint against the built-in sandbox")
+    demo.add_argument("--hours", type=int, default=24, help="hours of the sprint to run (default 24)")
+    demo.set_defaults(func=cmd_demo)
+    run = sub.add_parser("run", help="run sprint partitions against the configured vendors")
+    run.add_argument("--start", help="first hour partition, e.g. 2026-11-27-00:00 (default: sprint start)")
+    run.add_argument("--hours", type=int, default=1)
+    run.add_argument("--sources", help="comma-separated sources (default: every enabled source)")
+    run.set_defaults(func=cmd_run)
+    status = sub.add_parser("status", help="print the sprint's numbers")
+    status.add_argument("--json", action="store_true", help="machine-readable, stable keys")
+    status.set_defaults(func=cmd_status)
+    sandbox = sub.add_parser("sandbox", help="start (or print the URL of) / stop the shared sandbox")
+    sandbox.add_argument("action", choices=["start", "stop"])
+    sandbox.set_defaults(func=cmd_sandbox)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Errors a vendor call can end in, each saying what an operator should do."""
+
+from __future__ import annotations
+
+
+class VendorError(Exception):
+    """A vendor call that did not produce a usable answer."""
+
+    def __init__(self, vendor: str, message: str, *, status: int | None = None, attempts: int = 1):
+        super().__init__(f"{vendor}: {message}")
+        self.vendor = vendor
+        self.status = status
+        self.attempts = attempts
+
+
+class VendorAuthError(VendorError):
+    """401/403: the credentials are wrong or lack access. Stops that source; names the setting to fix."""
+
+
+class VendorRequestError(VendorError):
+    """400/422: the vendor rejected the request itself; retrying the same request cannot help."""
+
+
+class VendorCallFailed(VendorError):
+    """The retry budget was spent on 429s, 5xx, timeouts or malformed bodies."""
+
+
+class RateLimitExhausted(VendorCallFailed):
+    """The vendor's window will not reopen within the wait we allow inside a run."""

@@ -1,0 +1,1 @@
+"""Versioned sprint configuration (target profile, targets, prices) and environment settings."""

@@ -1,0 +1,52 @@
+"""Environment variables the project reads, in one place (README's settings table mirrors this).
+
+`LEAD_SPRINT_SANDBOX=1` starts (or reuses) the built-in sandbox on a free loopback port
+and points every vendor base URL at it, filling sandbox credentials where none are set.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lead_assets.config.settings import STATE_DIR
+
+SANDBOX_STATE_FILE = STATE_DIR / "sandbox.json"
+
+# name -> (default, what it is); None default = unset unless the operator sets it.
+SETTINGS: dict[str, tuple[str | None, str]] = {
+    "LEADS_DATABASE_URL": (None, "Lead store. PostgreSQL in production; unset: SQLite at .lead_sprint/leads.db"),
+    "REDIS_URL": (None, "Dedup index. Unset (or unreachable): the database answers dedup lookups"),
+    "APOLLO_BASE_URL": ("https://api.apollo.io", "Apollo API base URL (sandbox or any compatible endpoint)"),
+    "APOLLO_API_KEY": (None, "Apollo master API key (sent as x-api-key)"),
+    "LEAD_SPRINT_SANDBOX": ("0", "1: start the built-in sandbox and point every vendor at it"),
+    "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
+    "LEAD_SPRINT_CONFIG": (None, "Path to an alternative sprint.yaml"),
+    "LEAD_SPRINT_STATE_DIR": (None, "Where SQLite, the sandbox state and reports live (default .lead_sprint/)"),
+    "DAGSTER_HOME": (None, "Dagster instance directory (make demo/dev use .lead_sprint/dagster_home)"),
+}
+
+SANDBOX_DEFAULTS = {"APOLLO_API_KEY": "sandbox-apollo-key"}
+SANDBOX_BASE_URL_VARS = ("APOLLO_BASE_URL",)
+
+
+def sandbox_enabled() -> bool:
+    return os.environ.get("LEAD_SPRINT_SANDBOX", "0").strip().lower() in ("1", "true", "yes")
+
+
+def apply_sandbox_env() -> str | None:
+    """With LEAD_SPRINT_SANDBOX=1: make sure a sandbox runs, point vendors at it; returns its URL."""
+    if not sandbox_enabled():
+        return None
+    from lead_assets.sandbox.launcher import ensure_sandbox
+
+    url = ensure_sandbox(SANDBOX_STATE_FILE)
+    for var in SANDBOX_BASE_URL_VARS:
+        os.environ[var] = url
+    for var, value in SANDBOX_DEFAULTS.items():
+        os.environ.setdefault(var, value)
+    return url
+
+
+def env_or_default(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else SETTINGS[name][0]

@@ -1,0 +1,656 @@
+"""Field normalisers for vendor lead records, scalar and vectorised.
+
+Every scalar function takes whatever a vendor sent (str, number, None, NaN) and returns
+the canonical value or None; it never raises. The vectorised forms (`*_s` style names
+in plural) give the same results on a pandas Series and do the expensive work once per
+distinct value, because lead batches repeat states, countries, domains and sizes a lot.
+
+`normalise_leads` applies all of them to a batch and adds the derived columns the rest
+of the pipeline reads: `target_role`, `email_status`, `validation_errors` and
+`needs_enrichment`. Text is kept verbatim apart from whitespace and NUL bytes: SQL, HTML
+or spreadsheet-formula characters are data here and are escaped where they are output.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Hashable
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+import us
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from nameparser import HumanName
+
+from lead_assets.core.lead_schema import COMPANY_FIELDS, REQUIRED_FIELDS
+
+if TYPE_CHECKING:
+    from lead_assets.core.titles import TitleMatcher
+
+# Columns `normalise_leads` reads; any it does not find count as None.
+LEAD_INPUT_COLUMNS: tuple[str, ...] = (
+    "full_name",
+    "first_name",
+    "last_name",
+    "linkedin_url",
+    "job_title",
+    "company_name",
+    "location_city",
+    "location_state",
+    "location_country",
+    "email",
+    "email_status",
+    "phone",
+    "company_website",
+    "company_industry",
+    "company_size",
+    "profile_picture_url",
+)
+DERIVED_COLUMNS: tuple[str, ...] = ("target_role", "validation_errors", "needs_enrichment")
+
+# Longest value a required text field (name, title, company, city) may have and stay valid.
+MAX_FIELD_LENGTH = 200
+MAX_URL_LENGTH = 2048
+# LinkedIn allows 3-100 characters in a public profile URL; shorter is tolerated (old slugs).
+MAX_LINKEDIN_SLUG_LENGTH = 100
+# The largest employer has ~2.3M staff: anything above this is a unit or typing error.
+MAX_COMPANY_SIZE = 10_000_000
+
+US_STATES = tuple(us.states.STATES) + (us.states.DC,)
+US_STATE_CODES: frozenset[str] = frozenset(s.abbr for s in US_STATES)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_missing(value: object) -> bool:
+    """True for None, NaN, pd.NA and NaT."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # containers: not a scalar missing marker
+        return False
+
+
+def clean_str(value: object, max_len: int | None = None) -> str | None:
+    """One text value: strip, drop NUL bytes, collapse whitespace runs to one space.
+
+    Numbers become their decimal text (integral floats without `.0`); None, NaN, empty
+    text and values of other types return None. Truncates to `max_len` characters.
+    """
+    if isinstance(value, str):
+        s = value
+    elif value is None or isinstance(value, bool):
+        return None
+    elif isinstance(value, (int, np.integer)):
+        s = str(int(value))
+    elif isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return None
+        s = str(int(value)) if float(value).is_integer() else str(float(value))
+    else:
+        return None
+    if "\x00" in s:
+        s = s.replace("\x00", "")
+    s = " ".join(s.split())
+    if not s:
+        return None
+    if max_len is not None and len(s) > max_len:
+        s = s[:max_len].rstrip() or None
+    return s
+
+
+def clean_text(s: pd.Series, max_len: int | None = None) -> pd.Series:
+    """`clean_str` over a Series (object dtype, None for missing), index kept."""
+    values = s.to_numpy(dtype=object)
+    return pd.Series([clean_str(v, max_len) for v in values], index=s.index, dtype=object)
+
+
+def _map_unique(s: pd.Series, func: Callable[[Hashable], object]) -> pd.Series:
+    """Apply `func` once per distinct non-missing value of `s`; missing values map to None."""
+    values = s.to_numpy(dtype=object)
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists from a sloppy vendor): no caching
+        return pd.Series([None if _is_missing(v) else func(v) for v in values], index=s.index, dtype=object)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[: len(uniques)] = [func(u) for u in uniques]
+    mapped[-1] = None  # code -1 is the NA sentinel
+    return pd.Series(mapped[codes], index=s.index, dtype=object)
+
+
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    """`df[name]` as object Series, or all-None when the column is absent."""
+    if name in df.columns:
+        return df[name].astype(object)
+    return pd.Series([None] * len(df), index=df.index, dtype=object)
+
+
+def _present_mask(s: pd.Series) -> np.ndarray:
+    """Boolean array: value is not missing and not an empty/blank string."""
+    return np.fromiter(
+        ((v.strip() != "") if isinstance(v, str) else not _is_missing(v) for v in s.to_numpy(dtype=object)),
+        dtype=bool,
+        count=len(s),
+    )
+
+
+# --------------------------------------------------------------------------- LinkedIn
+
+_LINKEDIN_RE = re.compile(
+    r"(?:[a-z][a-z0-9+.\-]*:)?/*"  # any scheme or none, tolerating missing or extra slashes
+    r"(?:[^/?#@\s]*@)?"  # userinfo
+    r"(?:[a-z0-9\-]+\.)*linkedin\.com\.?"  # www., m., uk., de. ... or bare
+    r"(?::\d*)?"
+    r"(?P<rest>[/?#].*)?",
+    re.IGNORECASE | re.DOTALL,
+)
+_SLUG_EXTRA_CHARS = frozenset("-_.~")
+
+
+def _slug_ok(slug: str) -> bool:
+    if not slug or len(slug) > MAX_LINKEDIN_SLUG_LENGTH:
+        return False
+    has_alnum = False
+    for ch in slug:
+        if ch.isalnum():
+            has_alnum = True
+        elif ch not in _SLUG_EXTRA_CHARS and unicodedata.category(ch)[0] != "M":
+            return False
+    return has_alnum
+
+
+def canonical_linkedin_url(value: object) -> str | None:
+    """`https://www.linkedin.com/in/<slug>` for a LinkedIn profile URL, else None.
+
+    The slug is percent-decoded, NFC-normalised and lower-cased, then re-encoded with
+    `quote(slug, safe="-_.~")`, so every spelling of one profile gives one ASCII key.
+    Company, Sales Navigator, `/pub/` URLs and anything unparsable return None.
+    """
+    if not isinstance(value, str):
+        return None
+    s = value.replace("\x00", "").strip()
+    if not s or len(s) > MAX_URL_LENGTH:
+        return None
+    m = _LINKEDIN_RE.fullmatch(s)
+    if m is None or not m.group("rest"):
+        return None
+    path = re.split(r"[?#]", m.group("rest"), maxsplit=1)[0]
+    parts = path.split("/")
+    if len(parts) < 3 or parts[0] != "" or parts[1].lower() != "in":
+        return None
+    slug = unquote(parts[2])
+    # Lower-casing can un-normalise a few characters; iterate to a fixed point so that
+    # canonicalising a canonical URL returns it unchanged.
+    for _ in range(3):
+        nxt = unicodedata.normalize("NFC", slug).lower()
+        if nxt == slug:
+            break
+        slug = nxt
+    if not _slug_ok(slug):
+        return None
+    return "https://www.linkedin.com/in/" + quote(slug, safe="-_.~")
+
+
+def canonical_linkedin_urls(s: pd.Series) -> pd.Series:
+    """`canonical_linkedin_url` over a Series (object dtype, None when not a profile)."""
+    return _map_unique(s, canonical_linkedin_url)
+
+
+# --------------------------------------------------------------------------- email
+
+_PLACEHOLDER_LOCAL = "email_not_unlocked"
+# A strict subset of what email-validator accepts for lower-case ASCII addresses (dot-atom
+# local part, LDH labels without "--", alphabetic TLD). Matching it skips the ~40 us
+# validator call; a test checks that the validator agrees on everything it matches.
+_FAST_EMAIL_RE = re.compile(
+    r"[a-z0-9_+\-]+(?:\.[a-z0-9_+\-]+)*@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+(?P<tld>[a-z]{2,63})"
+)
+_SPECIAL_USE_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _email_text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    s = value.replace("\x00", "").strip().lower()
+    return s or None
+
+
+def _validate_email_text(s: str) -> tuple[str | None, str]:
+    """(email, status) for trimmed lower-case text that is not empty."""
+    if s.split("@", 1)[0] == _PLACEHOLDER_LOCAL:
+        return None, "missing"  # Apollo's "not unlocked" placeholder: no email, not a bad one
+    m = _FAST_EMAIL_RE.fullmatch(s)
+    if m is not None and len(s) <= 254 and "--" not in s.split("@", 1)[1] and m["tld"] not in _SPECIAL_USE_TLDS:
+        return s, "unverified"
+    try:
+        v = validate_email(s, check_deliverability=False)
+    except (EmailNotValidError, ValueError, UnicodeError):
+        return None, "invalid"
+    return v.normalized.lower(), "unverified"
+
+
+def normalise_email(value: object) -> tuple[str | None, str]:
+    """(email, status): ``(email, "unverified")`` when syntactically valid, ``(None, "invalid")``
+    when present but not an address, ``(None, "missing")`` when empty or a placeholder.
+
+    The email is trimmed and lower-cased; checked offline (no DNS).
+    """
+    s = _email_text(value)
+    if s is None:
+        if isinstance(value, str) or _is_missing(value):
+            return None, "missing"
+        return None, "invalid"  # a number or other non-text in the email field
+    return _validate_email_text(s)
+
+
+def normalise_emails(emails: pd.Series, vendor_status: pd.Series | None = None) -> pd.DataFrame:
+    """DataFrame(`email`, `email_status`) for a Series of emails, index kept.
+
+    A valid email whose vendor status is ``verified`` gets status ``verified``; any other
+    vendor status leaves it ``unverified``. Each distinct email is validated once.
+    """
+    pairs = _map_unique(emails, normalise_email).to_numpy(dtype=object)
+    email = np.array([p[0] if p is not None else None for p in pairs], dtype=object)
+    status = np.array([p[1] if p is not None else "missing" for p in pairs], dtype=object)
+    if vendor_status is not None:
+        vendor_verified = np.fromiter(
+            (isinstance(v, str) and v.strip().lower() == "verified" for v in vendor_status.to_numpy(dtype=object)),
+            dtype=bool,
+            count=len(vendor_status),
+        )
+        status[vendor_verified & (status == "unverified")] = "verified"
+    return pd.DataFrame({"email": email, "email_status": status}, index=emails.index)
+
+
+# --------------------------------------------------------------------------- names
+
+
+def split_name(full_name: object, first_name: object, last_name: object) -> tuple[str | None, str | None, str | None]:
+    """(full, first, last), cleaned; fills whichever is missing from the others.
+
+    A missing full name is ``first + " " + last``; missing first/last names are parsed
+    from the full name with nameparser (only then: it costs ~0.1 ms a call).
+    """
+    full, first, last = clean_str(full_name), clean_str(first_name), clean_str(last_name)
+    if full is None:
+        if first or last:
+            full = " ".join(p for p in (first, last) if p)
+        return full, first, last
+    if (first is None or last is None) and len(full) <= MAX_FIELD_LENGTH:
+        try:
+            parsed = HumanName(full)
+            first = first or clean_str(parsed.first)
+            last = last or clean_str(parsed.last)
+        except Exception:  # nameparser on odd input is not worth failing a batch over
+            pass
+    return full, first, last
+
+
+def split_names(full: pd.Series, first: pd.Series, last: pd.Series) -> pd.DataFrame:
+    """DataFrame(`full_name`, `first_name`, `last_name`): `split_name` row-wise, index kept."""
+    full, first, last = clean_text(full), clean_text(first), clean_text(last)
+    f_arr, fi_arr, la_arr = (x.to_numpy(dtype=object).copy() for x in (full, first, last))
+    need = np.flatnonzero(pd.isna(f_arr) | pd.isna(fi_arr) | pd.isna(la_arr))
+    cache: dict[tuple, tuple] = {}
+    for i in need:
+        key = (f_arr[i], fi_arr[i], la_arr[i])
+        res = cache.get(key)
+        if res is None:
+            res = cache[key] = split_name(*key)
+        f_arr[i], fi_arr[i], la_arr[i] = res
+    return pd.DataFrame({"full_name": f_arr, "first_name": fi_arr, "last_name": la_arr}, index=full.index)
+
+
+# --------------------------------------------------------------------------- location
+
+
+def _state_key(s: str) -> str:
+    return " ".join(s.lower().replace(".", " ").split()).replace(" ", "")
+
+
+def _build_state_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for st in US_STATES:
+        for spelling in (st.abbr, st.name, st.ap_abbr or ""):
+            if spelling:
+                index[_state_key(spelling)] = st.abbr
+    for spelling in ("Washington DC", "Washington D.C.", "DC", "Wash. D.C."):
+        index[_state_key(spelling)] = "DC"
+    return index
+
+
+# Postal codes, names and AP abbreviations ("Calif.") of the 50 states and DC, built once.
+_STATE_INDEX = _build_state_index()
+
+
+@lru_cache(maxsize=4096)
+def _state_lookup(text: str) -> str | None:
+    key = _state_key(text)
+    code = _STATE_INDEX.get(key)
+    if code is not None:
+        return code
+    # us.states.lookup adds phonetic matching ("Kalifornia"); only for word-like text,
+    # since it reads digits as FIPS codes. Territories and obsolete states are not states.
+    if len(key) > 2 and len(text) <= 40 and key.isalpha():
+        st = us.states.lookup(text)
+        if st is not None and st.abbr in US_STATE_CODES:
+            return st.abbr
+    return None
+
+
+def us_state_code(value: object) -> str | None:
+    """Two-letter postal code of a US state or DC ("California", "ca", "Calif." -> "CA"); else None."""
+    s = clean_str(value)
+    if s is None or any(ch.isdigit() for ch in s):
+        return None
+    return _state_lookup(s)
+
+
+def us_state_codes(s: pd.Series) -> pd.Series:
+    """`us_state_code` over a Series."""
+    return _map_unique(s, us_state_code)
+
+
+_US_COUNTRY_KEYS = frozenset(
+    {"us", "usa", "unitedstates", "unitedstatesofamerica", "theunitedstates", "theunitedstatesofamerica"}
+)
+
+
+def normalise_country(value: object) -> str | None:
+    """"US" for the United States in any common spelling; other countries cleaned as given."""
+    s = clean_str(value)
+    if s is None:
+        return None
+    key = re.sub(r"[\s.]", "", s.lower())
+    return "US" if key in _US_COUNTRY_KEYS else s
+
+
+def normalise_countries(s: pd.Series) -> pd.Series:
+    """`normalise_country` over a Series."""
+    return _map_unique(s, normalise_country)
+
+
+# --------------------------------------------------------------------------- phone
+
+# A plain NANP number: parsed without phonenumbers.parse, which costs ~20 us a call.
+_NANP_RE = re.compile(r"(?:\+?1[\s.\-]?)?\(?([2-9]\d{2})\)?[\s.\-]?(\d{3})[\s.\-]?(\d{4})")
+
+
+def normalise_phone(value: object, region: str = "US") -> str | None:
+    """E.164 text ("+14155550123") of a valid phone number, else None.
+
+    Numbers without a ``+`` country code are read as numbers of `region`.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        s: str | None = str(int(value))
+    elif isinstance(value, (float, np.floating)):
+        s = str(int(value)) if math.isfinite(value) and float(value).is_integer() else None
+    else:
+        s = clean_str(value)
+    if s is None:
+        return None
+    if region == "US":
+        m = _NANP_RE.fullmatch(s)
+        if m is not None:
+            number = phonenumbers.PhoneNumber(country_code=1, national_number=int("".join(m.groups())))
+            if phonenumbers.is_valid_number_for_region(number, "US"):
+                return "+1" + "".join(m.groups())
+    try:
+        number = phonenumbers.parse(s, region)
+        if not phonenumbers.is_valid_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    except Exception:  # NumberParseException, and anything odd input provokes in the library
+        return None
+
+
+def normalise_phones(s: pd.Series, region: str = "US") -> pd.Series:
+    """`normalise_phone` over a Series."""
+    return _map_unique(s, lambda v: normalise_phone(v, region))
+
+
+# --------------------------------------------------------------------------- company
+
+_SCHEME_RE = re.compile(r"^(?:[a-z][a-z0-9+.\-]*:)?//")
+
+
+def website_domain(value: object) -> str | None:
+    """Bare lower-case domain of a website ("https://www.Acme.com:443/x?y" -> "acme.com").
+
+    None for text with spaces, without a dot, with invalid labels or a numeric TLD.
+    """
+    s = clean_str(value)
+    if s is None or " " in s or len(s) > MAX_URL_LENGTH:
+        return None
+    s = _SCHEME_RE.sub("", s.lower(), count=1)
+    s = re.split(r"[/?#\\]", s, maxsplit=1)[0]
+    s = s.rsplit("@", 1)[-1]
+    s = re.sub(r":\d*$", "", s).rstrip(".")
+    if s.startswith("www.") and s.count(".") >= 2:
+        s = s[4:]
+    labels = s.split(".")
+    if len(labels) < 2 or len(s) > 253 or labels[-1].isdigit():
+        return None
+    for label in labels:
+        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
+            return None
+        if not all(ch.isalnum() or ch == "-" for ch in label):
+            return None
+    return s
+
+
+def website_domains(s: pd.Series) -> pd.Series:
+    """`website_domain` over a Series."""
+    return _map_unique(s, website_domain)
+
+
+_SIZE_RE = re.compile(
+    r"[<>~]?\s*(\d+(?:\.\d+)?)\s*([km])?\s*(?:\+|(?:-|–|—|to)\s*\d+(?:\.\d+)?\s*[km]?)?"
+    r"(?:\s*(?:employees?|people|staff))?"
+)
+
+
+def normalise_company_size(value: object) -> int | None:
+    """Employee count as an int, or None.
+
+    Accepts ints, numeric floats/strings ("1,200") and ranges ("51-200", "10,001+",
+    "1k-5k employees"). A range gives its LOWER bound: open ranges ("10,001+") only have
+    one, so "at least N employees" is the one reading every vendor format supports.
+    Values <= 0 or above 10 million are errors and return None.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        n: float = int(value)
+    elif isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return None
+        n = float(value)
+    else:
+        s = clean_str(value)
+        if s is None:
+            return None
+        m = _SIZE_RE.fullmatch(s.lower().replace(",", ""))
+        if m is None:
+            return None
+        n = float(m.group(1)) * {"k": 1_000, "m": 1_000_000, None: 1}[m.group(2)]
+    size = int(round(n))
+    return size if 0 < size <= MAX_COMPANY_SIZE else None
+
+
+def company_sizes(s: pd.Series) -> pd.Series:
+    """`normalise_company_size` over a Series, as nullable Int64."""
+    return _map_unique(s, normalise_company_size).astype("Int64")
+
+
+def _http_url(value: object) -> str | None:
+    s = clean_str(value)
+    if s is None or " " in s or len(s) > MAX_URL_LENGTH or not re.match(r"https?://[^/\s]+", s, re.I):
+        return None
+    return s
+
+
+# --------------------------------------------------------------------------- validity
+
+
+def _length_ok(s: pd.Series, max_len: int = MAX_FIELD_LENGTH) -> np.ndarray:
+    return np.fromiter(
+        (isinstance(v, str) and 0 < len(v) <= max_len for v in s.to_numpy(dtype=object)), dtype=bool, count=len(s)
+    )
+
+
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _location_checks(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    city = _column(df, "location_city")
+    state = _column(df, "location_state").to_numpy(dtype=object)
+    country = _column(df, "location_country").to_numpy(dtype=object)
+    city_present = _present_mask(city)
+    state_present = np.fromiter((isinstance(v, str) and bool(v.strip()) for v in state), dtype=bool, count=len(state))
+    # A US (or unknown) country needs a real state code; elsewhere any state text will do.
+    us_or_unknown = np.fromiter((v is None or v == "US" or _is_missing(v) for v in country), bool, len(country))
+    us_code = np.fromiter((v in US_STATE_CODES if isinstance(v, str) else False for v in state), bool, len(state))
+    state_ok = state_present & np.where(us_or_unknown, us_code, True)
+    return {
+        "city_present": city_present,
+        "city_ok": _length_ok(city),
+        "state_present": state_present,
+        "state_ok": state_ok,
+        "us_state": us_code & np.array([v == "US" for v in country], dtype=bool),
+    }
+
+
+def required_field_validity(df: pd.DataFrame) -> pd.DataFrame:
+    """Bool DataFrame, one column per REQUIRED_FIELDS entry, for normalised leads.
+
+    full_name: 1-200 chars with a letter; linkedin_url: canonical (not None); job_title
+    and company_name: 1-200 chars; location: a city (<= 200 chars) and a state, which must
+    be a US state code when the country is US or unknown. Scoring uses this too, so the
+    6-point parts and `validation_errors` always agree.
+    """
+    full = _column(df, "full_name")
+    loc = _location_checks(df)
+    full_ok = _length_ok(full) & np.fromiter(
+        (isinstance(v, str) and _HAS_LETTER.search(v) is not None for v in full.to_numpy(dtype=object)),
+        bool,
+        len(full),
+    )
+    linkedin_ok = np.fromiter(
+        (isinstance(v, str) and v.startswith("https://www.linkedin.com/in/") for v in _column(df, "linkedin_url")),
+        bool,
+        len(df),
+    )
+    out = {
+        "full_name": full_ok,
+        "linkedin_url": linkedin_ok,
+        "job_title": _length_ok(_column(df, "job_title")),
+        "company_name": _length_ok(_column(df, "company_name")),
+        "location": loc["city_ok"] & loc["state_ok"],
+    }
+    return pd.DataFrame({f: out[f] for f in REQUIRED_FIELDS}, index=df.index)
+
+
+def _validation_errors(out: pd.DataFrame, raw_linkedin: pd.Series) -> list[str]:
+    """';'-joined error codes per row ('' when every required field is valid)."""
+    n = len(out)
+    full = _column(out, "full_name")
+    full_present = _present_mask(full)
+    full_len = np.fromiter((isinstance(v, str) and len(v) > MAX_FIELD_LENGTH for v in full), bool, n)
+    valid = required_field_validity(out)
+    loc = _location_checks(out)
+    checks: list[tuple[str, np.ndarray]] = [
+        ("full_name:missing", ~full_present),
+        ("full_name:too_long", full_len),
+        ("full_name:invalid", full_present & ~full_len & ~valid["full_name"].to_numpy()),
+        ("linkedin_url:missing", ~_present_mask(raw_linkedin)),
+        ("linkedin_url:invalid", _present_mask(raw_linkedin) & ~valid["linkedin_url"].to_numpy()),
+    ]
+    for field in ("job_title", "company_name"):
+        present = _present_mask(_column(out, field))
+        checks += [(f"{field}:missing", ~present), (f"{field}:too_long", present & ~valid[field].to_numpy())]
+    checks += [
+        ("location:missing_city", ~loc["city_present"]),
+        ("location:city_too_long", loc["city_present"] & ~loc["city_ok"]),
+        ("location:missing_state", ~loc["state_present"]),
+        ("location:invalid_state", loc["state_present"] & ~loc["state_ok"]),
+    ]
+    errors: list[list[str]] = [[] for _ in range(n)]
+    for code, mask in checks:
+        for i in np.flatnonzero(mask):
+            errors[i].append(code)
+    return [";".join(e) for e in errors]
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def normalise_leads(df: pd.DataFrame, matcher: TitleMatcher) -> pd.DataFrame:
+    """Normalised copy of a batch of vendor leads (same index, one row per input row).
+
+    Reads LEAD_INPUT_COLUMNS (absent ones are None) and returns them normalised, plus
+    `target_role`, `validation_errors` and `needs_enrichment`; `email_status` becomes
+    missing/invalid/unverified/verified. Columns outside LEAD_INPUT_COLUMNS pass through
+    unchanged after them (e.g. `vendor_person_id` for dedup keys). Never raises on odd
+    values: what cannot be normalised becomes None and shows up in the errors.
+
+    location_state becomes a postal code when the state is a US state and the country is
+    US or missing (a missing country then becomes "US"); otherwise it stays as cleaned.
+    Only required fields produce `validation_errors`; email problems live in
+    `email_status`. company_size is the employee count (lower bound of a range).
+    """
+    col = {c: _column(df, c) for c in LEAD_INPUT_COLUMNS}
+    names = split_names(col["full_name"], col["first_name"], col["last_name"])
+    emails = normalise_emails(col["email"], col["email_status"])
+
+    country = normalise_countries(col["location_country"]).to_numpy(dtype=object)
+    state = clean_text(col["location_state"]).to_numpy(dtype=object)
+    state_code = us_state_codes(pd.Series(state, dtype=object)).to_numpy(dtype=object)
+    country_missing = pd.isna(country)
+    is_code = ~pd.isna(state_code)
+    use_code = is_code & (country_missing | (country == "US"))
+    state[use_code] = state_code[use_code]
+    country[country_missing & is_code] = "US"
+
+    job_title = clean_text(col["job_title"])
+    out = pd.DataFrame(
+        {
+            "full_name": names["full_name"].to_numpy(),
+            "first_name": names["first_name"].to_numpy(),
+            "last_name": names["last_name"].to_numpy(),
+            "linkedin_url": canonical_linkedin_urls(col["linkedin_url"]).to_numpy(),
+            "job_title": job_title.to_numpy(),
+            "company_name": clean_text(col["company_name"]).to_numpy(),
+            "location_city": clean_text(col["location_city"]).to_numpy(),
+            "location_state": state,
+            "location_country": country,
+            "email": emails["email"].to_numpy(),
+            "email_status": emails["email_status"].to_numpy(),
+            "phone": normalise_phones(col["phone"]).to_numpy(),
+            "company_website": website_domains(col["company_website"]).to_numpy(),
+            "company_industry": clean_text(col["company_industry"], max_len=MAX_FIELD_LENGTH).to_numpy(),
+            "company_size": company_sizes(col["company_size"]).array,
+            "profile_picture_url": _map_unique(col["profile_picture_url"], _http_url).to_numpy(),
+            "target_role": matcher.match_series(job_title).to_numpy(dtype=object),
+        },
+        index=df.index,
+    )
+    out["validation_errors"] = _validation_errors(out, clean_text(col["linkedin_url"]))
+    company_missing = np.zeros(len(out), dtype=bool)
+    for field in COMPANY_FIELDS:
+        company_missing |= out[field].isna().to_numpy()
+    out["needs_enrichment"] = (out["validation_errors"] != "").to_numpy() | out["email"].isna().to_numpy() | company_missing
+    for extra in df.columns:
+        if extra not in out.columns:
+            out[extra] = df[extra].array
+    return out

@@ -1,0 +1,26 @@
+"""Partitions: hour x source. An hour of a source is its share of the sprint's search plan."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from lead_assets.config.settings import sprint_config
+from lead_assets.pipeline.search_plan import HOUR_KEY_FORMAT
+
+# Sources with a collector. ZoomInfo and Sales Navigator imports join when they are built.
+ENABLED_SOURCES: tuple[str, ...] = ("apollo",)
+
+_cfg = sprint_config()
+_end = datetime.strptime(_cfg.start, HOUR_KEY_FORMAT) + timedelta(hours=_cfg.hours)
+
+hour_partitions = dg.HourlyPartitionsDefinition(start_date=_cfg.start, end_date=_end.strftime(HOUR_KEY_FORMAT))
+source_partitions = dg.StaticPartitionsDefinition(list(ENABLED_SOURCES))
+
+# Dimension names sort as hour < source, so keys read "2026-11-27-00:00|apollo".
+sprint_partitions = dg.MultiPartitionsDefinition({"hour": hour_partitions, "source": source_partitions})
+
+
+def sprint_partition_key(hour_key: str, source: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"hour": hour_key, "source": source})

@@ -1,0 +1,77 @@
+"""Resources: configuration and clients, read through `EnvVar` so secrets stay out of run config."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from lead_assets.clients.apollo import ApolloClient
+from lead_assets.config.environment import apply_sandbox_env, env_or_default
+from lead_assets.config.settings import default_database_url, sprint_config
+from lead_assets.store.dedup_index import DedupIndex
+from lead_assets.store.lead_store import LeadStore
+
+
+class LeadStoreResource(dg.ConfigurableResource):
+    """The lead store (SQLAlchemy URL) and its dedup index (Redis URL, or '' for database-only)."""
+
+    database_url: str = ""
+    redis_url: str = ""
+
+    _store: LeadStore | None = PrivateAttr(default=None)
+    _index: DedupIndex | None = PrivateAttr(default=None)
+
+    def store(self) -> LeadStore:
+        if self._store is None:
+            self._store = LeadStore(self.database_url or default_database_url())
+            self._store.ensure_schema()
+        return self._store
+
+    def dedup_index(self, logger: logging.Logger | None = None) -> DedupIndex:
+        if self._index is None:
+            self._index = DedupIndex(self.store(), self.redis_url or None, logger=logger)
+        return self._index
+
+
+class ApolloResource(dg.ConfigurableResource):
+    """Apollo.io: base URL and master API key; limits and retry budget from sprint.yaml."""
+
+    base_url: str = "https://api.apollo.io"
+    api_key: str = ""
+
+    def client(self, logger: logging.Logger | None = None) -> ApolloClient:
+        if not self.api_key:
+            raise dg.Failure(
+                description="APOLLO_API_KEY is not set: set it (or LEAD_SPRINT_SANDBOX=1) to collect from Apollo.",
+                allow_retries=False,
+            )
+        cfg = sprint_config()
+        coll = cfg.collection.get("apollo", {})
+        connect, read = coll.get("timeout_seconds", [5, 30])
+        return ApolloClient(
+            self.base_url,
+            self.api_key,
+            limits=cfg.rate_limits.get("apollo"),
+            timeout=(float(connect), float(read)),
+            max_attempts=int(coll.get("max_attempts", 3)),
+            logger=logger,
+        )
+
+
+def _env(name: str) -> str | dg.EnvVar:
+    """EnvVar when the operator set it (the UI shows the name, never the value), else the default."""
+    return dg.EnvVar(name) if os.environ.get(name) else (env_or_default(name) or "")
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    apply_sandbox_env()
+    return dg.Definitions(
+        resources={
+            "lead_store": LeadStoreResource(database_url=_env("LEADS_DATABASE_URL"), redis_url=_env("REDIS_URL")),
+            "apollo": ApolloResource(base_url=_env("APOLLO_BASE_URL"), api_key=_env("APOLLO_API_KEY")),
+        }
+    )

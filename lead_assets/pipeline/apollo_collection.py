@@ -1,0 +1,298 @@
+"""Collect one hour of Apollo: search the hour's slices, buy only people never seen, store as we go.
+
+Every vendor body is landed (immutable) the moment it arrives, before it is parsed, so a
+killed run replays its pages and purchases from the landing table instead of paying
+again. Pages are stored as they arrive (one batch per page of up to 100 people), so a
+person is in the lead store seconds after the vendor returned them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lead_assets.clients.apollo import BULK_MATCH_MAX, MAX_PAGES, PER_PAGE_MAX, ApolloClient
+from lead_assets.clients.errors import VendorAuthError, VendorError
+from lead_assets.core.titles import TitleMatcher
+from lead_assets.core.vendor_records import apollo_person_record
+from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
+from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
+
+SOURCE = "apollo"
+SEARCH_CAP = MAX_PAGES * PER_PAGE_MAX
+
+
+class ReplayMiss(Exception):
+    """Replay-only mode met a page that was never fetched."""
+
+
+@dataclass
+class HourReport:
+    """What one hour x source partition did: the numbers the asset metadata plots."""
+
+    partition_key: str
+    slices: int = 0
+    slices_complete: int = 0
+    slices_split: int = 0
+    slices_capped: int = 0
+    slices_failed: int = 0
+    slices_carried_over: int = 0
+    min_coverage: float | None = None
+    pages_fetched: int = 0
+    pages_replayed: int = 0
+    pages_missing: int = 0
+    people_seen: int = 0
+    already_known: int = 0
+    bought: int = 0
+    matched: int = 0
+    credits: float = 0.0
+    vendor_calls: int = 0
+    vendor_errors: int = 0
+    errors: list[str] = field(default_factory=list)
+    batch: BatchOutcome = field(default_factory=BatchOutcome)
+    seconds: float = 0.0
+
+    def as_metadata(self) -> dict[str, Any]:
+        d = asdict(self)
+        batch = d.pop("batch")
+        d.pop("errors")
+        d.update(
+            records=batch["records"],
+            new_leads=batch["new_leads"],
+            merged=batch["merged"],
+            quarantined=batch["quarantined"],
+            errors=len(self.errors),
+        )
+        return d
+
+
+@dataclass
+class CollectionContext:
+    """Everything one partition's collection needs; built by the Dagster asset or the CLI."""
+
+    store: Any
+    index: Any
+    matcher: TitleMatcher
+    roles: tuple[str, ...]
+    locations: tuple[str, ...]
+    start: str
+    hours: int
+    client: ApolloClient | None = None  # None: replay only, never call the vendor
+    run_id: str | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("lead_sprint.apollo"))
+    on_batch: Callable[[HourReport], None] | None = None
+
+
+def ensure_plan(ctx: CollectionContext) -> None:
+    """Register every planned slice once (the plan is deterministic, so this is idempotent)."""
+    planned = plan_slices(ctx.roles, ctx.locations)
+    hours = assign_hours(planned, ctx.start, ctx.hours)
+    have = {s["slice_key"] for s in ctx.store.slices(SOURCE)}
+    new = [
+        {"source": SOURCE, "slice_key": s.key, "hour_key": hours[s.key], "query": s.query_json(),
+         "status": "pending", "parent_key": None}
+        for s in planned
+        if s.key not in have
+    ]
+    if new:
+        ctx.store.upsert_slices(new)
+
+
+def slices_for_hour(ctx: CollectionContext, hour_key: str) -> tuple[list[dict], int]:
+    """This hour's top-level slices plus unfinished ones from earlier hours (taken over)."""
+    rows = ctx.store.slices(SOURCE)
+    mine = [r for r in rows if r["hour_key"] == hour_key and r["parent_key"] is None]
+    carried = [
+        r for r in rows
+        if r["hour_key"] < hour_key and r["parent_key"] is None and r["status"] in ("pending", "in_progress", "failed")
+    ]
+    if carried and ctx.client is not None:
+        for r in carried:
+            r["hour_key"] = hour_key
+        ctx.store.upsert_slices([_slice_row(r) for r in carried])
+    return mine + (carried if ctx.client is not None else []), len(carried)
+
+
+def collect_hour(ctx: CollectionContext, hour_key: str) -> HourReport:
+    """Run (or, without a client, replay) one hour of Apollo collection."""
+    started = time.monotonic()
+    partition_key = f"{hour_key}|{SOURCE}"
+    report = HourReport(partition_key=partition_key)
+    ensure_plan(ctx)
+    slice_rows, carried = slices_for_hour(ctx, hour_key)
+    report.slices_carried_over = carried
+    bought = _landed_matches(ctx, partition_key)
+    try:
+        for row in slice_rows:
+            s = Slice.from_query(row["slice_key"], row["query"], row.get("parent_key"))
+            _collect_slice(ctx, s, row, hour_key, partition_key, report, bought)
+    finally:
+        _flush_calls(ctx, partition_key, report)
+        report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _collect_slice(ctx, s: Slice, row: dict, hour_key, partition_key, report: HourReport, bought) -> None:
+    report.slices += 1
+    live = ctx.client is not None
+    try:
+        first = _search_page(ctx, s, 1, partition_key, report)
+        total = first.get("total_entries") or 0
+        if total > SEARCH_CAP:
+            children = s.split()
+            if children:
+                report.slices_split += 1
+                _save_slice(ctx, s, hour_key, "split", total, None, 0, None, live)
+                for child in children:
+                    child_row = {"slice_key": child.key, "query": child.query_json(), "parent_key": s.key}
+                    _collect_slice(ctx, child, child_row, hour_key, partition_key, report, bought)
+                return
+        pages = min(-(-total // PER_PAGE_MAX), MAX_PAGES)
+        _save_slice(ctx, s, hour_key, "in_progress", total, pages, 0, None, live)
+        for page in range(1, pages + 1):
+            body = first if page == 1 else _search_page(ctx, s, page, partition_key, report)
+            _handle_people(ctx, body.get("people") or [], partition_key, report, bought)
+        coverage = 1.0 if total <= SEARCH_CAP else SEARCH_CAP / total
+        status = "complete" if coverage == 1.0 else "capped"
+        if status == "capped":
+            report.slices_capped += 1
+            msg = f"slice {s.key}: {total} people but Apollo shows {SEARCH_CAP}; coverage {coverage:.0%}"
+            report.errors.append(msg)
+            ctx.log.warning(msg)
+        else:
+            report.slices_complete += 1
+        report.min_coverage = coverage if report.min_coverage is None else min(report.min_coverage, coverage)
+        _save_slice(ctx, s, hour_key, status, total, pages, pages, None, live, coverage)
+    except VendorAuthError:
+        _save_slice(ctx, s, hour_key, "failed", None, None, 0, "authentication failed", live)
+        raise
+    except (VendorError, ReplayMiss) as exc:
+        report.slices_failed += 1
+        report.errors.append(f"slice {s.key}: {exc}")
+        ctx.log.error("slice %s failed, left for a later hour: %s", s.key, exc)
+        _save_slice(ctx, s, hour_key, "failed", None, None, 0, str(exc)[:500], live)
+
+
+def _save_slice(ctx, s, hour_key, status, total, pages, done, error, live, coverage=None) -> None:
+    if not live:
+        return  # a replay describes the store; it does not change the plan
+    ctx.store.upsert_slices(
+        [{"source": SOURCE, "slice_key": s.key, "hour_key": hour_key, "query": s.query_json(),
+          "total_entries": total, "pages_total": pages, "pages_done": done, "status": status,
+          "coverage": coverage, "parent_key": s.parent_key, "error": error}]
+    )
+
+
+def _slice_row(r: dict) -> dict:
+    keys = ("source", "slice_key", "hour_key", "query", "total_entries", "pages_total", "pages_done",
+            "status", "coverage", "parent_key", "error")
+    return {k: r.get(k) for k in keys}
+
+
+def _search_page(ctx, s: Slice, page: int, partition_key, report: HourReport) -> dict:
+    request_key = f"{s.key}|page={page}"
+    landed = ctx.store.get_landing(SOURCE, partition_key, "search_page", request_key)
+    if landed is not None:
+        report.pages_replayed += 1
+        return json.loads(landed["payload"])
+    if ctx.client is None:
+        report.pages_missing += 1
+        raise ReplayMiss(f"page {request_key} was never fetched")
+    result = ctx.client.search_people(s.query(), page)
+    ctx.store.land_raw(SOURCE, partition_key, "search_page", request_key, result.response.text,
+                       result.response.status, ctx.run_id)
+    report.pages_fetched += 1
+    return result.response.data
+
+
+def _match_key(ids: list[str]) -> str:
+    # The ids themselves (in the order sent), so a replay knows who came back null too.
+    return "ids=" + ",".join(ids)
+
+
+def _landed_matches(ctx, partition_key) -> dict[str, Any]:
+    """People this partition already looked up (a killed run's purchases), by Apollo id; None = no match."""
+    found: dict[str, Any] = {}
+    for landing in ctx.store.landings(SOURCE, partition_key, "enrichment"):
+        ids = landing["request_key"].removeprefix("ids=").split(",")
+        try:
+            matches = json.loads(landing["payload"]).get("matches") or []
+        except (ValueError, AttributeError):
+            continue
+        for pid, match in zip(ids, matches, strict=False):
+            found[pid] = {**match, "id": match.get("id") or pid} if isinstance(match, dict) else None
+    return found
+
+
+def _handle_people(ctx, people: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
+    """Buy the people of one page never seen before, then store the page as one batch."""
+    records: list[VendorRecord] = []
+    ids: list[str] = []
+    for person in people:
+        pid = person.get("id") if isinstance(person, dict) else None
+        if not isinstance(pid, str) or not pid:
+            records.append(VendorRecord(payload=person, fields=None, problem="search result without an Apollo id"))
+        else:
+            ids.append(pid)
+    report.people_seen += len(people)
+    known = ctx.index.lookup([f"vid:{SOURCE}:{pid}" for pid in ids])
+    unknown = [pid for pid in dict.fromkeys(ids) if f"vid:{SOURCE}:{pid}" not in known]
+    report.already_known += len(ids) - len(unknown)
+    to_buy = [pid for pid in unknown if pid not in bought]
+    for i in range(0, len(to_buy), BULK_MATCH_MAX):
+        chunk = to_buy[i : i + BULK_MATCH_MAX]
+        bought.update(_bulk_match(ctx, chunk, partition_key, report))
+    for pid in unknown:
+        match = bought.get(pid)
+        if match is None:
+            records.append(VendorRecord(payload={"id": pid}, fields=None,
+                                        problem="apollo bulk_match returned no person for this id"))
+            continue
+        fields, problem = apollo_person_record(match)
+        records.append(VendorRecord(payload=match, fields=fields, problem=problem))
+    if records:
+        outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=ctx.store,
+                              index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))
+        report.batch.add(outcome)
+    _flush_calls(ctx, partition_key, report)
+    if ctx.on_batch is not None:
+        ctx.on_batch(report)
+
+
+def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:
+    """Buy one chunk (<= 10 people); the body is landed before it is read."""
+    request_key = _match_key(chunk)
+    if ctx.client is None:
+        raise ReplayMiss(f"enrichment {request_key} was never bought")
+    result = ctx.client.bulk_match(chunk)
+    ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, result.response.text,
+                       result.response.status, ctx.run_id)
+    report.bought += len(chunk)
+    report.credits += result.credits_consumed
+    got: dict[str, Any] = dict.fromkeys(chunk)
+    for pid, match in zip(chunk, result.matches, strict=False):
+        if isinstance(match, dict):
+            got[pid] = {**match, "id": match.get("id") or pid}
+            report.matched += 1
+    return got
+
+
+def _flush_calls(ctx, partition_key, report: HourReport) -> None:
+    if ctx.client is None:
+        return
+    calls = ctx.client.http.drain_calls()
+    report.vendor_calls += len(calls)
+    report.vendor_errors += sum(1 for c in calls if c.outcome == "failed")
+    if calls:
+        ctx.store.record_vendor_calls([
+            {"vendor": c.vendor, "endpoint": c.endpoint, "partition_key": partition_key, "run_id": ctx.run_id,
+             "status_code": c.status_code, "attempts": c.attempts, "outcome": c.outcome, "error": c.error,
+             "credits": c.credits, "duration_ms": c.duration_ms,
+             "called_at": datetime.fromtimestamp(c.called_at, UTC)}
+            for c in calls
+        ])

@@ -1,0 +1,248 @@
+"""Turn one batch of vendor records into stored leads: normalise, identify, resolve, merge, score, upsert.
+
+Resolution order is the brief's: canonical LinkedIn URL first, email second, then the
+vendor's own person id. Rows of one batch that share any key are one person. A person
+already in the store is merged field by field (the best non-null value wins, a verified
+email beats an unverified one), re-scored, and every source that saw them is recorded.
+A record that cannot identify a person goes to quarantine with its reason and payload.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id
+from lead_assets.core.lead_schema import LEAD_COLUMNS
+from lead_assets.core.normalise import normalise_leads
+from lead_assets.core.scoring import score_leads
+from lead_assets.core.titles import TitleMatcher
+from lead_assets.core.vendor_records import MAPPED_FIELDS
+
+_EMAIL_RANK = {"verified": 0, "unverified": 1, "undeliverable": 2}
+
+
+@dataclass
+class VendorRecord:
+    """A vendor record on its way in: mapped lead fields (or a reason it has none) and its raw payload."""
+
+    payload: Any
+    fields: dict[str, Any] | None
+    problem: str | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did to the store."""
+
+    records: int = 0
+    new_leads: int = 0
+    merged: int = 0  # records that resolved to a person already stored or seen earlier in the batch
+    quarantined: int = 0
+    lead_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: BatchOutcome) -> None:
+        self.records += other.records
+        self.new_leads += other.new_leads
+        self.merged += other.merged
+        self.quarantined += other.quarantined
+        self.lead_ids.extend(other.lead_ids)
+
+
+def _payload_text(payload: Any) -> str:
+    try:
+        return json.dumps(payload, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(payload)
+
+
+def identity_problem(df: pd.DataFrame) -> pd.Series:
+    """Why a normalised row cannot become a lead ('' when it can).
+
+    No name, or neither a LinkedIn URL nor an email to find one with: no enrichment can
+    make such a record a person we could contact, so it goes to quarantine.
+    """
+    no_name = df["full_name"].isna()
+    no_handle = df["linkedin_url"].isna() & df["email"].isna()
+    reason = pd.Series("", index=df.index, dtype=object)
+    reason[no_handle] = "no LinkedIn URL and no email: cannot identify or enrich the person"
+    reason[no_name] = "no name: cannot identify the person"
+    return reason
+
+
+class _UnionFind:
+    def __init__(self, items: Sequence[Any]):
+        self.parent = {i: i for i in items}
+
+    def find(self, i: Any) -> Any:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: Any, b: Any) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def resolve_lead_ids(keys: pd.DataFrame, known: dict[str, str]) -> tuple[dict[Any, str], dict[Any, str]]:
+    """row -> lead_id and row -> match method, from the batch's keys and the index's answers.
+
+    Rows sharing a key are one person; a group takes the lead id of its highest-priority
+    known key (LinkedIn, then email, then vendor id), else mints one from its best key.
+    """
+    rows = keys["row"].unique().tolist()
+    uf = _UnionFind(rows)
+    for _, group in keys.groupby("key", sort=False)["row"]:
+        first = group.iloc[0]
+        for other in group.iloc[1:]:
+            uf.union(first, other)
+    rank = {kind: i for i, kind in enumerate(KEY_PRIORITY)}
+    keys = keys.assign(group=keys["row"].map(uf.find), rank=keys["kind"].map(rank))
+    keys = keys.sort_values(["group", "rank"], kind="stable")
+    lead_of_group: dict[Any, str] = {}
+    method_of_group: dict[Any, str] = {}
+    for group_id, group in keys.groupby("group", sort=False):
+        hits = [(k, kind) for k, kind in zip(group["key"], group["kind"], strict=True) if k in known]
+        if hits:
+            lead_of_group[group_id] = known[hits[0][0]]
+            method_of_group[group_id] = hits[0][1] if hits[0][1] != "vendor" else "vendor_id"
+        else:
+            lead_of_group[group_id] = mint_lead_id(group["key"].iloc[0])
+            method_of_group[group_id] = "new"
+    lead_of_row = {row: lead_of_group[uf.find(row)] for row in rows}
+    method_of_row = {row: method_of_group[uf.find(row)] for row in rows}
+    return lead_of_row, method_of_row
+
+
+def merge_people(existing: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
+    """One row per lead_id: existing values first, then the first non-null incoming value.
+
+    The email travels with its status and the best-verified address wins, so a later
+    source can upgrade an unverified email but never replace a verified one.
+    """
+    both = pd.concat([existing.assign(_order=0), incoming.assign(_order=1)], ignore_index=True)
+    merged = both.groupby("lead_id", sort=False).first()
+    with_email = both[both["email"].notna()].copy()
+    if not with_email.empty:
+        with_email["_rank"] = with_email["email_status"].map(_EMAIL_RANK).fillna(3)
+        best = with_email.sort_values(["_rank", "_order"], kind="stable").groupby("lead_id").first()
+        merged.loc[best.index, "email"] = best["email"]
+        merged.loc[best.index, "email_status"] = best["email_status"]
+    return merged.drop(columns=["_order"], errors="ignore").reset_index()
+
+
+def store_batch(
+    records: Sequence[VendorRecord],
+    *,
+    source: str,
+    partition_key: str,
+    store,
+    index,
+    matcher: TitleMatcher,
+    now: datetime | None = None,
+) -> BatchOutcome:
+    """Normalise, resolve, merge, score and upsert one batch; quarantine what cannot be a lead."""
+    now = now or datetime.now(UTC)
+    outcome = BatchOutcome(records=len(records))
+    quarantine_rows: list[dict[str, Any]] = []
+    good: list[tuple[VendorRecord, dict[str, Any]]] = []
+    for rec in records:
+        if rec.fields is None:
+            quarantine_rows.append(_quarantine_row(rec, source, partition_key, rec.problem or "unmappable record"))
+        else:
+            good.append((rec, rec.fields))
+
+    if good:
+        raw = pd.DataFrame([f for _, f in good], columns=list(MAPPED_FIELDS))
+        df = normalise_leads(raw, matcher)
+        df["vendor_person_id"] = raw["vendor_person_id"].astype(object)
+        problems = identity_problem(df)
+        for i in problems.index[problems != ""]:
+            rec = good[i][0]
+            quarantine_rows.append(_quarantine_row(rec, source, partition_key, problems[i]))
+        df = df[problems == ""]
+        if not df.empty:
+            _store_people(df, source, partition_key, store, index, matcher, now, outcome)
+
+    if quarantine_rows:
+        store.quarantine(pd.DataFrame(quarantine_rows))
+        outcome.quarantined = len(quarantine_rows)
+    return outcome
+
+
+def _store_people(df, source, partition_key, store, index, matcher, now, outcome: BatchOutcome) -> None:
+    keys = lead_keys(df, source)
+    known = index.lookup(keys["key"].unique().tolist())
+    lead_of_row, method_of_row = resolve_lead_ids(keys, known)
+    df = df.assign(lead_id=df.index.map(lead_of_row), match_method=df.index.map(method_of_row))
+
+    # The index is the arbiter: a concurrent run may have registered the same person first.
+    primary = keys.drop_duplicates("row").set_index("row")["key"]
+    winners = index.register({k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)})
+    df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
+
+    existing = store.fetch_leads(df["lead_id"].unique().tolist())
+    known_ids = set(existing["lead_id"])
+    is_new = ~df["lead_id"].isin(known_ids) & ~df["lead_id"].duplicated()
+    outcome.merged += int((~is_new).sum())
+
+    incoming = df.assign(
+        data_source=source,
+        first_partition_key=partition_key,
+        data_collected_date=now,
+        created_at=now,
+        updated_at=now,
+    )
+    lead_cols = [c for c in LEAD_COLUMNS if c in incoming.columns]
+    needs_merge = incoming["lead_id"].isin(known_ids) | incoming["lead_id"].duplicated(keep=False)
+    fresh = incoming.loc[~needs_merge, lead_cols]
+    if needs_merge.any():
+        merged = merge_people(existing.reindex(columns=lead_cols), incoming.loc[needs_merge, lead_cols])
+        merged = _renormalise(merged, lead_cols, matcher)
+        people = pd.concat([fresh, merged], ignore_index=True)
+    else:
+        people = fresh
+    people = score_leads(people)
+    result = store.upsert_leads(people[[c for c in LEAD_COLUMNS if c in people.columns]])
+    outcome.new_leads += result.inserted
+    outcome.lead_ids.extend(people["lead_id"].tolist())
+
+    store.record_sources(
+        pd.DataFrame(
+            {
+                "source": source,
+                "vendor_person_id": df["vendor_person_id"].astype(str),
+                "lead_id": df["lead_id"],
+                "partition_key": partition_key,
+                "match_method": df["match_method"],
+            }
+        ).drop_duplicates(["source", "vendor_person_id"])
+    )
+
+
+def _renormalise(merged: pd.DataFrame, lead_cols: list[str], matcher: TitleMatcher) -> pd.DataFrame:
+    """Recompute derived fields (target role, validation, enrichment flag) on merged people."""
+    derived = normalise_leads(merged, matcher)
+    for col in ("target_role", "validation_errors", "needs_enrichment"):
+        merged[col] = derived[col].to_numpy()
+    return merged.reindex(columns=lead_cols)
+
+
+def _quarantine_row(rec: VendorRecord, source: str, partition_key: str, reason: str) -> dict[str, Any]:
+    vid = rec.fields.get("vendor_person_id") if rec.fields else None
+    if vid is None and isinstance(rec.payload, dict):
+        vid = rec.payload.get("id")
+    return {
+        "source": source,
+        "partition_key": partition_key,
+        "vendor_person_id": None if vid is None else str(vid),
+        "reason": reason,
+        "payload": _payload_text(rec.payload),
+    }

@@ -1,0 +1,49 @@
+"""Work per partition that the assets and the CLI share: build the context, summarise the store."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from lead_assets.config.settings import SprintConfig
+from lead_assets.core.scoring import score_leads
+from lead_assets.core.titles import TitleMatcher
+from lead_assets.pipeline.apollo_collection import CollectionContext
+
+
+def collection_context(cfg: SprintConfig, store, index, client=None, run_id=None,
+                       log: logging.Logger | None = None, on_batch=None) -> CollectionContext:
+    """A collection context for one run; `client=None` means replay from the landing table only."""
+    return CollectionContext(
+        store=store,
+        index=index,
+        matcher=TitleMatcher.from_config(cfg),
+        roles=cfg.role_names,
+        locations=cfg.locations,
+        start=cfg.start,
+        hours=cfg.hours,
+        client=client,
+        run_id=run_id,
+        log=log or logging.getLogger("lead_sprint"),
+        on_batch=on_batch,
+    )
+
+
+def partition_lead_ids(store, partition_key: str) -> list[str]:
+    """Leads a partition's records resolved to (from lead_sources)."""
+    df = store.read_sql(
+        "SELECT DISTINCT lead_id FROM lead_sources WHERE partition_key = :pk", {"pk": partition_key}
+    )
+    return df["lead_id"].tolist()
+
+
+def rescore_partition(store, partition_key: str) -> pd.DataFrame:
+    """Re-score every lead the partition touched with everything now known; returns the scored rows."""
+    ids = partition_lead_ids(store, partition_key)
+    if not ids:
+        return pd.DataFrame(columns=["lead_id", "data_quality_score", "is_qualified"])
+    leads = store.fetch_leads(ids)
+    scored = score_leads(leads)
+    store.upsert_leads(scored[["lead_id", "data_quality_score", "is_qualified"]])
+    return scored
