@@ -126,14 +126,14 @@ def _map_unique(s: pd.Series, func: Callable[[Hashable], object]) -> pd.Series:
     return pd.Series(mapped[codes], index=s.index, dtype=object)
 
 
-def _column(df: pd.DataFrame, name: str) -> pd.Series:
+def column_or_none(df: pd.DataFrame, name: str) -> pd.Series:
     """`df[name]` as object Series, or all-None when the column is absent."""
     if name in df.columns:
         return df[name].astype(object)
     return pd.Series([None] * len(df), index=df.index, dtype=object)
 
 
-def _present_mask(s: pd.Series) -> np.ndarray:
+def present_mask(s: pd.Series) -> np.ndarray:
     """Boolean array: value is not missing and not an empty/blank string."""
     return np.fromiter(
         ((v.strip() != "") if isinstance(v, str) else not _is_missing(v) for v in s.to_numpy(dtype=object)),
@@ -313,7 +313,7 @@ def split_names(full: pd.Series, first: pd.Series, last: pd.Series) -> pd.DataFr
 
 
 def _state_key(s: str) -> str:
-    return " ".join(s.lower().replace(".", " ").split()).replace(" ", "")
+    return re.sub(r"[\W_]+", "", s.lower())
 
 
 def _build_state_index() -> dict[str, str]:
@@ -512,11 +512,17 @@ def _length_ok(s: pd.Series, max_len: int = MAX_FIELD_LENGTH) -> np.ndarray:
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 
 
-def _location_checks(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    city = _column(df, "location_city")
-    state = _column(df, "location_state").to_numpy(dtype=object)
-    country = _column(df, "location_country").to_numpy(dtype=object)
-    city_present = _present_mask(city)
+def location_checks(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Bool arrays for the location of normalised leads.
+
+    `city_present`, `city_ok` (present and <= 200 chars), `state_present`, `state_ok`
+    (a US code when the country is US or unknown, any text elsewhere) and `us_state`
+    (country "US" and a US state code: what the location score part counts).
+    """
+    city = column_or_none(df, "location_city")
+    state = column_or_none(df, "location_state").to_numpy(dtype=object)
+    country = column_or_none(df, "location_country").to_numpy(dtype=object)
+    city_present = present_mask(city)
     state_present = np.fromiter((isinstance(v, str) and bool(v.strip()) for v in state), dtype=bool, count=len(state))
     # A US (or unknown) country needs a real state code; elsewhere any state text will do.
     us_or_unknown = np.fromiter((v is None or v == "US" or _is_missing(v) for v in country), bool, len(country))
@@ -539,23 +545,23 @@ def required_field_validity(df: pd.DataFrame) -> pd.DataFrame:
     be a US state code when the country is US or unknown. Scoring uses this too, so the
     6-point parts and `validation_errors` always agree.
     """
-    full = _column(df, "full_name")
-    loc = _location_checks(df)
+    full = column_or_none(df, "full_name")
+    loc = location_checks(df)
     full_ok = _length_ok(full) & np.fromiter(
         (isinstance(v, str) and _HAS_LETTER.search(v) is not None for v in full.to_numpy(dtype=object)),
         bool,
         len(full),
     )
     linkedin_ok = np.fromiter(
-        (isinstance(v, str) and v.startswith("https://www.linkedin.com/in/") for v in _column(df, "linkedin_url")),
+        (isinstance(v, str) and v.startswith("https://www.linkedin.com/in/") for v in column_or_none(df, "linkedin_url")),
         bool,
         len(df),
     )
     out = {
         "full_name": full_ok,
         "linkedin_url": linkedin_ok,
-        "job_title": _length_ok(_column(df, "job_title")),
-        "company_name": _length_ok(_column(df, "company_name")),
+        "job_title": _length_ok(column_or_none(df, "job_title")),
+        "company_name": _length_ok(column_or_none(df, "company_name")),
         "location": loc["city_ok"] & loc["state_ok"],
     }
     return pd.DataFrame({f: out[f] for f in REQUIRED_FIELDS}, index=df.index)
@@ -564,20 +570,20 @@ def required_field_validity(df: pd.DataFrame) -> pd.DataFrame:
 def _validation_errors(out: pd.DataFrame, raw_linkedin: pd.Series) -> list[str]:
     """';'-joined error codes per row ('' when every required field is valid)."""
     n = len(out)
-    full = _column(out, "full_name")
-    full_present = _present_mask(full)
+    full = column_or_none(out, "full_name")
+    full_present = present_mask(full)
     full_len = np.fromiter((isinstance(v, str) and len(v) > MAX_FIELD_LENGTH for v in full), bool, n)
     valid = required_field_validity(out)
-    loc = _location_checks(out)
+    loc = location_checks(out)
     checks: list[tuple[str, np.ndarray]] = [
         ("full_name:missing", ~full_present),
         ("full_name:too_long", full_len),
         ("full_name:invalid", full_present & ~full_len & ~valid["full_name"].to_numpy()),
-        ("linkedin_url:missing", ~_present_mask(raw_linkedin)),
-        ("linkedin_url:invalid", _present_mask(raw_linkedin) & ~valid["linkedin_url"].to_numpy()),
+        ("linkedin_url:missing", ~present_mask(raw_linkedin)),
+        ("linkedin_url:invalid", present_mask(raw_linkedin) & ~valid["linkedin_url"].to_numpy()),
     ]
     for field in ("job_title", "company_name"):
-        present = _present_mask(_column(out, field))
+        present = present_mask(column_or_none(out, field))
         checks += [(f"{field}:missing", ~present), (f"{field}:too_long", present & ~valid[field].to_numpy())]
     checks += [
         ("location:missing_city", ~loc["city_present"]),
@@ -609,7 +615,7 @@ def normalise_leads(df: pd.DataFrame, matcher: TitleMatcher) -> pd.DataFrame:
     Only required fields produce `validation_errors`; email problems live in
     `email_status`. company_size is the employee count (lower bound of a range).
     """
-    col = {c: _column(df, c) for c in LEAD_INPUT_COLUMNS}
+    col = {c: column_or_none(df, c) for c in LEAD_INPUT_COLUMNS}
     names = split_names(col["full_name"], col["first_name"], col["last_name"])
     emails = normalise_emails(col["email"], col["email_status"])
 
