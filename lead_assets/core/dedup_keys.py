@@ -90,8 +90,13 @@ def lead_keys(df: pd.DataFrame, source: str, id_column: str = "vendor_person_id"
         kinds.append(np.full(len(pos), kind, dtype=object))
         keys.append(np.array([made[i] for i in pos], dtype=object))
     if not rows or n == 0:
-        return pd.DataFrame({"row": df.index[:0].to_numpy(), "kind": np.array([], dtype=object),
-                             "key": np.array([], dtype=object)})
+        return pd.DataFrame(
+            {
+                "row": df.index[:0].to_numpy(),
+                "kind": np.array([], dtype=object),
+                "key": np.array([], dtype=object),
+            }
+        )
     pos = np.concatenate(rows)
     prio = np.concatenate(prios)
     order = np.lexsort((prio, pos))  # by row position, then priority

@@ -1,9 +1,10 @@
 """Field normalisers for vendor lead records, scalar and vectorised.
 
 Every scalar function takes whatever a vendor sent (str, number, None, NaN) and returns
-the canonical value or None; it never raises. The vectorised forms (`*_s` style names
-in plural) give the same results on a pandas Series and do the expensive work once per
-distinct value, because lead batches repeat states, countries, domains and sizes a lot.
+the canonical value or None; it never raises. The vectorised forms (plural names, e.g.
+`canonical_linkedin_urls`, `normalise_emails`) give the same results on a pandas Series,
+keep its index, and do the expensive work once per distinct value, because lead batches
+repeat states, countries, domains, sizes and titles a lot.
 
 `normalise_leads` applies all of them to a batch and adds the derived columns the rest
 of the pipeline reads: `target_role`, `email_status`, `validation_errors` and
@@ -27,6 +28,7 @@ import phonenumbers
 import us
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from nameparser import HumanName
+from nameparser.config import CONSTANTS as NAME_CONSTANTS
 
 from lead_assets.core.lead_schema import COMPANY_FIELDS, REQUIRED_FIELDS
 
@@ -52,7 +54,6 @@ LEAD_INPUT_COLUMNS: tuple[str, ...] = (
     "company_size",
     "profile_picture_url",
 )
-DERIVED_COLUMNS: tuple[str, ...] = ("target_role", "validation_errors", "needs_enrichment")
 
 # Longest value a required text field (name, title, company, city) may have and stay valid.
 MAX_FIELD_LENGTH = 200
@@ -85,7 +86,7 @@ def clean_str(value: object, max_len: int | None = None) -> str | None:
     Numbers become their decimal text (integral floats without `.0`); None, NaN, empty
     text and values of other types return None. Truncates to `max_len` characters.
     """
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         s = value
     elif value is None or isinstance(value, bool):
         return None
@@ -134,12 +135,11 @@ def column_or_none(df: pd.DataFrame, name: str) -> pd.Series:
 
 
 def present_mask(s: pd.Series) -> np.ndarray:
-    """Boolean array: value is not missing and not an empty/blank string."""
-    return np.fromiter(
-        ((v.strip() != "") if isinstance(v, str) else not _is_missing(v) for v in s.to_numpy(dtype=object)),
-        dtype=bool,
-        count=len(s),
-    )
+    """Boolean array: value is neither missing nor the empty string (normalised columns)."""
+    arr = s.to_numpy(dtype=object)
+    mask = ~pd.isna(arr)
+    mask[mask] = arr[mask] != ""
+    return mask
 
 
 # --------------------------------------------------------------------------- LinkedIn
@@ -151,6 +151,10 @@ _LINKEDIN_RE = re.compile(
     r"(?::\d*)?"
     r"(?P<rest>[/?#].*)?",
     re.IGNORECASE | re.DOTALL,
+)
+# The shape most vendors send: no decoding or Unicode work needed (same result as below).
+_FAST_LINKEDIN_RE = re.compile(
+    r"https?://(?:www\.)?linkedin\.com/in/((?=[A-Za-z0-9\-]*[A-Za-z0-9])[A-Za-z0-9\-]{1,100})/?"
 )
 _SLUG_EXTRA_CHARS = frozenset("-_.~")
 
@@ -179,6 +183,9 @@ def canonical_linkedin_url(value: object) -> str | None:
     s = value.replace("\x00", "").strip()
     if not s or len(s) > MAX_URL_LENGTH:
         return None
+    fast = _FAST_LINKEDIN_RE.fullmatch(s)
+    if fast is not None:
+        return "https://www.linkedin.com/in/" + fast.group(1).lower()
     m = _LINKEDIN_RE.fullmatch(s)
     if m is None or not m.group("rest"):
         return None
@@ -228,7 +235,12 @@ def _validate_email_text(s: str) -> tuple[str | None, str]:
     if s.split("@", 1)[0] == _PLACEHOLDER_LOCAL:
         return None, "missing"  # Apollo's "not unlocked" placeholder: no email, not a bad one
     m = _FAST_EMAIL_RE.fullmatch(s)
-    if m is not None and len(s) <= 254 and "--" not in s.split("@", 1)[1] and m["tld"] not in _SPECIAL_USE_TLDS:
+    if (
+        m is not None
+        and len(s) <= 254
+        and "--" not in s.split("@", 1)[1]
+        and m["tld"] not in _SPECIAL_USE_TLDS
+    ):
         return s, "unverified"
     try:
         v = validate_email(s, check_deliverability=False)
@@ -255,14 +267,18 @@ def normalise_emails(emails: pd.Series, vendor_status: pd.Series | None = None) 
     """DataFrame(`email`, `email_status`) for a Series of emails, index kept.
 
     A valid email whose vendor status is ``verified`` gets status ``verified``; any other
-    vendor status leaves it ``unverified``. Each distinct email is validated once.
+    vendor status leaves it ``unverified``. `vendor_status` aligns by position. Each
+    distinct email is validated once.
     """
     pairs = _map_unique(emails, normalise_email).to_numpy(dtype=object)
     email = np.array([p[0] if p is not None else None for p in pairs], dtype=object)
     status = np.array([p[1] if p is not None else "missing" for p in pairs], dtype=object)
     if vendor_status is not None:
         vendor_verified = np.fromiter(
-            (isinstance(v, str) and v.strip().lower() == "verified" for v in vendor_status.to_numpy(dtype=object)),
+            (
+                isinstance(v, str) and v.strip().lower() == "verified"
+                for v in vendor_status.to_numpy(dtype=object)
+            ),
             dtype=bool,
             count=len(vendor_status),
         )
@@ -273,7 +289,34 @@ def normalise_emails(emails: pd.Series, vendor_status: pd.Series | None = None) 
 # --------------------------------------------------------------------------- names
 
 
-def split_name(full_name: object, first_name: object, last_name: object) -> tuple[str | None, str | None, str | None]:
+def _special_name_words() -> frozenset[str]:
+    sets = (
+        "bound_first_names", "conjunctions", "first_name_titles", "non_first_name_prefixes", "prefixes",
+        "suffix_acronyms", "suffix_acronyms_ambiguous", "suffix_not_acronyms", "titles",
+    )  # fmt: skip
+    return frozenset(w.lower() for name in sets for w in getattr(NAME_CONSTANTS, name))
+
+
+# Words nameparser treats specially (titles, suffixes, prefixes, conjunctions): a name
+# containing one goes to nameparser; "First Last" of two plain words does not need to.
+_SPECIAL_NAME_WORDS = _special_name_words()
+_PLAIN_NAME_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _plain_two_words(full: str) -> tuple[str, str] | None:
+    """(first, last) when `full` is two plain ASCII words, as nameparser would split it."""
+    parts = full.split(" ")
+    if len(parts) != 2:
+        return None
+    for p in parts:
+        if _PLAIN_NAME_WORD.fullmatch(p) is None or p.lower() in _SPECIAL_NAME_WORDS:
+            return None
+    return parts[0], parts[1]
+
+
+def split_name(
+    full_name: object, first_name: object, last_name: object
+) -> tuple[str | None, str | None, str | None]:
     """(full, first, last), cleaned; fills whichever is missing from the others.
 
     A missing full name is ``first + " " + last``; missing first/last names are parsed
@@ -285,6 +328,9 @@ def split_name(full_name: object, first_name: object, last_name: object) -> tupl
             full = " ".join(p for p in (first, last) if p)
         return full, first, last
     if (first is None or last is None) and len(full) <= MAX_FIELD_LENGTH:
+        plain = _plain_two_words(full)
+        if plain is not None:
+            return full, first or plain[0], last or plain[1]
         try:
             parsed = HumanName(full)
             first = first or clean_str(parsed.first)
@@ -365,7 +411,7 @@ _US_COUNTRY_KEYS = frozenset(
 
 
 def normalise_country(value: object) -> str | None:
-    """"US" for the United States in any common spelling; other countries cleaned as given."""
+    """Country: `US` for the United States in any common spelling, else the cleaned text."""
     s = clean_str(value)
     if s is None:
         return None
@@ -484,8 +530,10 @@ def normalise_company_size(value: object) -> int | None:
         if m is None:
             return None
         n = float(m.group(1)) * {"k": 1_000, "m": 1_000_000, None: 1}[m.group(2)]
+    if not 0 < n <= MAX_COMPANY_SIZE:  # also rejects inf from a 400-digit string
+        return None
     size = int(round(n))
-    return size if 0 < size <= MAX_COMPANY_SIZE else None
+    return size if size > 0 else None
 
 
 def company_sizes(s: pd.Series) -> pd.Series:
@@ -505,7 +553,9 @@ def _http_url(value: object) -> str | None:
 
 def _length_ok(s: pd.Series, max_len: int = MAX_FIELD_LENGTH) -> np.ndarray:
     return np.fromiter(
-        (isinstance(v, str) and 0 < len(v) <= max_len for v in s.to_numpy(dtype=object)), dtype=bool, count=len(s)
+        (isinstance(v, str) and 0 < len(v) <= max_len for v in s.to_numpy(dtype=object)),
+        dtype=bool,
+        count=len(s),
     )
 
 
@@ -523,17 +573,20 @@ def location_checks(df: pd.DataFrame) -> dict[str, np.ndarray]:
     state = column_or_none(df, "location_state").to_numpy(dtype=object)
     country = column_or_none(df, "location_country").to_numpy(dtype=object)
     city_present = present_mask(city)
-    state_present = np.fromiter((isinstance(v, str) and bool(v.strip()) for v in state), dtype=bool, count=len(state))
+    state_present = np.fromiter(
+        (isinstance(v, str) and bool(v.strip()) for v in state), dtype=bool, count=len(state)
+    )
     # A US (or unknown) country needs a real state code; elsewhere any state text will do.
-    us_or_unknown = np.fromiter((v is None or v == "US" or _is_missing(v) for v in country), bool, len(country))
-    us_code = np.fromiter((v in US_STATE_CODES if isinstance(v, str) else False for v in state), bool, len(state))
+    in_us = np.fromiter((isinstance(v, str) and v == "US" for v in country), bool, len(country))
+    us_or_unknown = in_us | pd.isna(country)
+    us_code = np.fromiter((isinstance(v, str) and v in US_STATE_CODES for v in state), bool, len(state))
     state_ok = state_present & np.where(us_or_unknown, us_code, True)
     return {
         "city_present": city_present,
         "city_ok": _length_ok(city),
         "state_present": state_present,
         "state_ok": state_ok,
-        "us_state": us_code & np.array([v == "US" for v in country], dtype=bool),
+        "us_state": us_code & in_us,
     }
 
 
@@ -553,7 +606,10 @@ def required_field_validity(df: pd.DataFrame) -> pd.DataFrame:
         len(full),
     )
     linkedin_ok = np.fromiter(
-        (isinstance(v, str) and v.startswith("https://www.linkedin.com/in/") for v in column_or_none(df, "linkedin_url")),
+        (
+            isinstance(v, str) and v.startswith("https://www.linkedin.com/in/")
+            for v in column_or_none(df, "linkedin_url")
+        ),
         bool,
         len(df),
     )
@@ -575,12 +631,18 @@ def _validation_errors(out: pd.DataFrame, raw_linkedin: pd.Series) -> list[str]:
     full_len = np.fromiter((isinstance(v, str) and len(v) > MAX_FIELD_LENGTH for v in full), bool, n)
     valid = required_field_validity(out)
     loc = location_checks(out)
+    linkedin_bad = ~valid["linkedin_url"].to_numpy()
+    # Only rows without a canonical URL need to know whether the vendor sent anything.
+    raw_linkedin_present = np.zeros(n, dtype=bool)
+    raw = raw_linkedin.to_numpy(dtype=object)
+    for i in np.flatnonzero(linkedin_bad):
+        raw_linkedin_present[i] = clean_str(raw[i]) is not None
     checks: list[tuple[str, np.ndarray]] = [
         ("full_name:missing", ~full_present),
         ("full_name:too_long", full_len),
         ("full_name:invalid", full_present & ~full_len & ~valid["full_name"].to_numpy()),
-        ("linkedin_url:missing", ~present_mask(raw_linkedin)),
-        ("linkedin_url:invalid", present_mask(raw_linkedin) & ~valid["linkedin_url"].to_numpy()),
+        ("linkedin_url:missing", linkedin_bad & ~raw_linkedin_present),
+        ("linkedin_url:invalid", linkedin_bad & raw_linkedin_present),
     ]
     for field in ("job_title", "company_name"):
         present = present_mask(column_or_none(out, field))
@@ -614,6 +676,8 @@ def normalise_leads(df: pd.DataFrame, matcher: TitleMatcher) -> pd.DataFrame:
     US or missing (a missing country then becomes "US"); otherwise it stays as cleaned.
     Only required fields produce `validation_errors`; email problems live in
     `email_status`. company_size is the employee count (lower bound of a range).
+    needs_enrichment: a required field is invalid, there is no usable email (none, or
+    the incoming status says ``undeliverable``), or website/industry/size is missing.
     """
     col = {c: column_or_none(df, c) for c in LEAD_INPUT_COLUMNS}
     names = split_names(col["full_name"], col["first_name"], col["last_name"])
@@ -651,11 +715,22 @@ def normalise_leads(df: pd.DataFrame, matcher: TitleMatcher) -> pd.DataFrame:
         },
         index=df.index,
     )
-    out["validation_errors"] = _validation_errors(out, clean_text(col["linkedin_url"]))
+    out["validation_errors"] = _validation_errors(out, col["linkedin_url"])
     company_missing = np.zeros(len(out), dtype=bool)
     for field in COMPANY_FIELDS:
         company_missing |= out[field].isna().to_numpy()
-    out["needs_enrichment"] = (out["validation_errors"] != "").to_numpy() | out["email"].isna().to_numpy() | company_missing
+    # An address a verifier already marked undeliverable (re-normalised stored rows) is not usable.
+    undeliverable = np.fromiter(
+        (isinstance(v, str) and v.strip().lower() == "undeliverable" for v in col["email_status"]),
+        bool,
+        len(out),
+    )
+    out["needs_enrichment"] = (
+        (out["validation_errors"] != "").to_numpy()
+        | out["email"].isna().to_numpy()
+        | undeliverable
+        | company_missing
+    )
     for extra in df.columns:
         if extra not in out.columns:
             out[extra] = df[extra].array

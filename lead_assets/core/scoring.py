@@ -45,14 +45,21 @@ def _parts_in_thirds(df: pd.DataFrame) -> dict[str, np.ndarray]:
     email = column_or_none(df, "email").to_numpy(dtype=object)
     status = column_or_none(df, "email_status").to_numpy(dtype=object)
     has_email = np.fromiter(
-        (isinstance(e, str) and bool(e) and s in EMAIL_PRESENT_STATUSES for e, s in zip(email, status, strict=True)),
+        (
+            isinstance(e, str) and bool(e) and s in EMAIL_PRESENT_STATUSES
+            for e, s in zip(email, status, strict=True)
+        ),
         bool,
         len(df),
     )
-    verified = has_email & (status == "verified")
+    verified = has_email & np.fromiter(
+        (isinstance(s, str) and s == "verified" for s in status), bool, len(df)
+    )
     email_pts = has_email * _EMAIL_VALID + verified * _EMAIL_VERIFIED
 
-    company = sum(present_mask(column_or_none(df, f)).astype(np.int64) for f in COMPANY_FIELDS) * _COMPANY_EACH
+    company = (
+        sum(present_mask(column_or_none(df, f)).astype(np.int64) for f in COMPANY_FIELDS) * _COMPANY_EACH
+    )
 
     target = present_mask(column_or_none(df, "target_role"))
     titled = present_mask(column_or_none(df, "job_title"))
@@ -85,10 +92,12 @@ def quality_scores(df: pd.DataFrame) -> pd.Series:
 def is_qualified(df: pd.DataFrame) -> pd.Series:
     """Bool Series: no validation errors, a target role, and located in the US."""
     errors = column_or_none(df, "validation_errors").to_numpy(dtype=object)
-    no_errors = np.array([e == "" for e in errors], dtype=bool)
+    no_errors = np.fromiter((isinstance(e, str) and e == "" for e in errors), bool, len(df))
     country = column_or_none(df, "location_country").to_numpy(dtype=object)
-    in_us = np.array([c == "US" for c in country], dtype=bool)
-    return pd.Series(no_errors & present_mask(column_or_none(df, "target_role")) & in_us, index=df.index, dtype=bool)
+    in_us = np.fromiter((isinstance(c, str) and c == "US" for c in country), bool, len(df))
+    return pd.Series(
+        no_errors & present_mask(column_or_none(df, "target_role")) & in_us, index=df.index, dtype=bool
+    )
 
 
 def score_leads(df: pd.DataFrame) -> pd.DataFrame:
