@@ -4,17 +4,23 @@ from lead_assets.config.settings import sprint_config
 from lead_assets.pipeline.search_plan import EMPLOYEE_RANGES, Slice, assign_hours, hour_keys, plan_slices
 
 
+ROLES = tuple((r.role, r.aliases) for r in sprint_config().target_roles)
+
+
 def test_plan_covers_every_role_and_metro_once():
     cfg = sprint_config()
-    slices = plan_slices(cfg.role_names, cfg.locations)
+    slices = plan_slices(ROLES, cfg.locations)
     assert len(slices) == len(cfg.role_names) * len(cfg.locations)
     assert len({s.key for s in slices}) == len(slices)
     assert {(s.titles[0], s.locations[0]) for s in slices} == {(r, loc) for r in cfg.role_names for loc in cfg.locations}
+    ppc = next(s for s in slices if s.titles[0] == "PPC Manager")
+    # the role's aliases are searched too, without repeating the role's own name
+    assert "pay per click manager" in ppc.titles and "ppc manager" not in ppc.titles
 
 
 def test_every_hour_gets_work_and_the_assignment_is_stable():
     cfg = sprint_config()
-    slices = plan_slices(cfg.role_names, cfg.locations)
+    slices = plan_slices(ROLES, cfg.locations)
     first = assign_hours(slices, cfg.start, cfg.hours)
     assert first == assign_hours(slices, cfg.start, cfg.hours)
     assert set(first.values()) == set(hour_keys(cfg.start, cfg.hours))

@@ -141,6 +141,7 @@ class ApolloClient:
             endpoint_class="enrichment",
             json_body=body,
             observe_headers=remaining_from_headers,
+            paid=True,
         )
         data = resp.data if isinstance(resp.data, dict) else {}
         matches = data.get("matches")

@@ -27,3 +27,15 @@ class VendorCallFailed(VendorError):
 
 class RateLimitExhausted(VendorCallFailed):
     """The vendor's window will not reopen within the wait we allow inside a run."""
+
+
+class UnreadablePaidResponse(VendorCallFailed):
+    """A paid call answered 200 with a body we cannot read: the vendor has already charged.
+
+    Retrying would buy the same people again, so the call is not retried; `text` keeps the
+    body for the landing table and the people go to quarantine for an operator to review.
+    """
+
+    def __init__(self, vendor: str, message: str, *, text: str, status: int):
+        super().__init__(vendor, message, status=status, attempts=1)
+        self.text = text

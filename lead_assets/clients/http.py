@@ -21,6 +21,7 @@ import requests
 
 from lead_assets.clients.errors import (
     RateLimitExhausted,
+    UnreadablePaidResponse,
     VendorAuthError,
     VendorCallFailed,
     VendorRequestError,
@@ -107,8 +108,13 @@ class VendorHttp:
         params: Mapping[str, Any] | None = None,
         expect_json: bool = True,
         observe_headers: Callable[[Mapping[str, str]], Mapping[str, int]] | None = None,
+        paid: bool = False,
     ) -> VendorResponse:
-        """Send one logical call with the retry budget; raise a `VendorError` when it cannot succeed."""
+        """Send one logical call with the retry budget; raise a `VendorError` when it cannot succeed.
+
+        `paid=True`: a 200 whose body cannot be parsed is not retried (the vendor has
+        charged for it already); it raises `UnreadablePaidResponse` with the body.
+        """
         url = f"{self.base_url}{path}"
         started = time.monotonic()
         last_error = "no attempt made"
@@ -168,6 +174,12 @@ class VendorHttp:
                             resp.status_code, resp.text, data, resp.headers, attempt, duration
                         )
                     last_error = f"malformed body: {parse_error}"
+                    if paid:
+                        duration = int((time.monotonic() - started) * 1000)
+                        self._record(path, resp.status_code, attempt, last_error, duration)
+                        raise UnreadablePaidResponse(
+                            self.vendor, f"{path}: {last_error}", text=resp.text, status=resp.status_code
+                        )
             if attempt < self.max_attempts:
                 delay = self._backoff(attempt, retry_after)
                 self.log.warning(

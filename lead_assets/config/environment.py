@@ -26,7 +26,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
 }
 
 SANDBOX_DEFAULTS = {"APOLLO_API_KEY": "sandbox-apollo-key"}
-SANDBOX_BASE_URL_VARS = ("APOLLO_BASE_URL",)
+# Each vendor lives under its own prefix on the sandbox; the client appends the vendor's real paths.
+SANDBOX_BASE_URL_VARS = {"APOLLO_BASE_URL": "/apollo"}
 
 
 def sandbox_enabled() -> bool:
@@ -40,8 +41,8 @@ def apply_sandbox_env() -> str | None:
     from lead_assets.sandbox.launcher import ensure_sandbox
 
     url = ensure_sandbox(SANDBOX_STATE_FILE)
-    for var in SANDBOX_BASE_URL_VARS:
-        os.environ[var] = url
+    for var, prefix in SANDBOX_BASE_URL_VARS.items():
+        os.environ[var] = url.rstrip("/") + prefix
     for var, value in SANDBOX_DEFAULTS.items():
         os.environ.setdefault(var, value)
     return url

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lead_assets.clients.apollo import BULK_MATCH_MAX, MAX_PAGES, PER_PAGE_MAX, ApolloClient
-from lead_assets.clients.errors import VendorAuthError, VendorError
+from lead_assets.clients.errors import UnreadablePaidResponse, VendorAuthError, VendorError
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.core.vendor_records import apollo_person_record
 from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
@@ -25,6 +25,14 @@ from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
 
 SOURCE = "apollo"
 SEARCH_CAP = MAX_PAGES * PER_PAGE_MAX
+
+
+# Marks people whose paid answer came back unreadable: charged, unknown, never re-bought automatically.
+UNREADABLE = object()
+UNREADABLE_REASON = (
+    "apollo bulk_match answer was unreadable after the vendor charged for it; "
+    "not re-bought automatically (review and re-enrich by hand)"
+)
 
 
 class ReplayMiss(Exception):
@@ -78,7 +86,7 @@ class CollectionContext:
     store: Any
     index: Any
     matcher: TitleMatcher
-    roles: tuple[str, ...]
+    roles: tuple[tuple[str, tuple[str, ...]], ...]  # (role, title aliases)
     locations: tuple[str, ...]
     start: str
     hours: int
@@ -223,6 +231,7 @@ def _landed_matches(ctx, partition_key) -> dict[str, Any]:
         try:
             matches = json.loads(landing["payload"]).get("matches") or []
         except (ValueError, AttributeError):
+            found.update(dict.fromkeys(ids, UNREADABLE))
             continue
         for pid, match in zip(ids, matches, strict=False):
             found[pid] = {**match, "id": match.get("id") or pid} if isinstance(match, dict) else None
@@ -249,6 +258,9 @@ def _handle_people(ctx, people: list, partition_key, report: HourReport, bought:
         bought.update(_bulk_match(ctx, chunk, partition_key, report))
     for pid in unknown:
         match = bought.get(pid)
+        if match is UNREADABLE:
+            records.append(VendorRecord(payload={"id": pid}, fields=None, problem=UNREADABLE_REASON))
+            continue
         if match is None:
             records.append(VendorRecord(payload={"id": pid}, fields=None,
                                         problem="apollo bulk_match returned no person for this id"))
@@ -269,7 +281,13 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
     request_key = _match_key(chunk)
     if ctx.client is None:
         raise ReplayMiss(f"enrichment {request_key} was never bought")
-    result = ctx.client.bulk_match(chunk)
+    try:
+        result = ctx.client.bulk_match(chunk)
+    except UnreadablePaidResponse as exc:
+        # Charged but unreadable: land it so no later run buys these people again.
+        ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, exc.text, exc.status, ctx.run_id)
+        report.errors.append(f"bulk_match answer unreadable for {len(chunk)} people (quarantined, not re-bought)")
+        return dict.fromkeys(chunk, UNREADABLE)
     ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, result.response.text,
                        result.response.status, ctx.run_id)
     report.bought += len(chunk)

@@ -19,7 +19,7 @@ def collection_context(cfg: SprintConfig, store, index, client=None, run_id=None
         store=store,
         index=index,
         matcher=TitleMatcher.from_config(cfg),
-        roles=cfg.role_names,
+        roles=tuple((r.role, r.aliases) for r in cfg.target_roles),
         locations=cfg.locations,
         start=cfg.start,
         hours=cfg.hours,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,13 +83,17 @@ class Slice:
         )
 
 
-def plan_slices(roles: tuple[str, ...], locations: tuple[str, ...]) -> list[Slice]:
-    """Every (role, metro) slice of the sprint, in a fixed order."""
-    return [
-        Slice(key=f"{_slug(role)}@{_slug(loc)}", titles=(role,), locations=(loc,))
-        for role in roles
-        for loc in locations
-    ]
+def plan_slices(roles: Sequence[tuple[str, Sequence[str]]], locations: Sequence[str]) -> list[Slice]:
+    """Every (role, metro) slice of the sprint, in a fixed order.
+
+    `roles` holds (role, title aliases): a slice searches the role's name and all its
+    aliases at once (vendors match any of them), since people write the same job many ways.
+    """
+    slices = []
+    for role, aliases in roles:
+        titles = (role, *dict.fromkeys(a for a in aliases if a.lower() != role.lower()))
+        slices.extend(Slice(key=f"{_slug(role)}@{_slug(loc)}", titles=titles, locations=(loc,)) for loc in locations)
+    return slices
 
 
 def hour_keys(start: str, hours: int) -> list[str]:
