@@ -5,7 +5,6 @@ The soft targets fail as WARN, visible on the asset and in the sensors, without
 stopping collection. Every check reports its measured value as metadata.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 

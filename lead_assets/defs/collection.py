@@ -1,6 +1,5 @@
 """The vendor-facing asset: one hour of one source, pulled, landed and stored as it arrives."""
 
-from __future__ import annotations
 
 import time
 
@@ -8,7 +7,7 @@ import dagster as dg
 
 from lead_assets.clients.errors import VendorAuthError
 from lead_assets.config.settings import sprint_config
-from lead_assets.defs.partitions import sprint_partitions
+from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, sprint_partitions
 from lead_assets.defs.resources import ApolloResource, LeadStoreResource
 from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.partition_work import collection_context
@@ -23,7 +22,7 @@ VENDOR_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONE
     group_name="collection",
     kinds={"python", "sql"},
     retry_policy=VENDOR_RETRY,
-    backfill_policy=dg.BackfillPolicy.multi_run(1),
+    backfill_policy=ONE_RUN_PER_PARTITION,
     tags={"lead_sprint/vendor_facing": "true"},
 )
 def raw_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, apollo: ApolloResource):

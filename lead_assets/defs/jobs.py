@@ -1,6 +1,5 @@
 """The sprint job and the hourly schedule that runs each hour's partitions."""
 
-from __future__ import annotations
 
 import dagster as dg
 

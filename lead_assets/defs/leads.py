@@ -4,20 +4,20 @@ The lead store is the system of record; these assets re-derive and describe it f
 the landed raw data (never calling a vendor), so any partition can be rebuilt for free.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 
 from lead_assets.config.settings import sprint_config
 from lead_assets.defs.collection import raw_leads
-from lead_assets.defs.partitions import sprint_partitions
+from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, sprint_partitions
 from lead_assets.defs.resources import LeadStoreResource
 from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.partition_work import collection_context, rescore_partition
 from lead_assets.store.metrics import sprint_metrics
 
 
-@dg.asset(partitions_def=sprint_partitions, deps=[raw_leads], group_name="leads", kinds={"python", "sql"})
+@dg.asset(partitions_def=sprint_partitions, deps=[raw_leads], group_name="leads", kinds={"python", "sql"},
+          backfill_policy=ONE_RUN_PER_PARTITION)
 def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource):
     """One row per distinct person among this partition's records (table `leads` + `lead_sources`).
 
@@ -49,7 +49,8 @@ def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResour
     )
 
 
-@dg.asset(partitions_def=sprint_partitions, deps=[deduped_leads], group_name="leads", kinds={"python", "sql"})
+@dg.asset(partitions_def=sprint_partitions, deps=[deduped_leads], group_name="leads", kinds={"python", "sql"},
+          backfill_policy=ONE_RUN_PER_PARTITION)
 def scored_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource):
     """This partition's leads re-scored with everything now known, plus the sprint's running totals.
 

@@ -24,3 +24,6 @@ sprint_partitions = dg.MultiPartitionsDefinition({"hour": hour_partitions, "sour
 
 def sprint_partition_key(hour_key: str, source: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"hour": hour_key, "source": source})
+
+# One run per partition: vendor pulls fail and retry per hour x source, never as one huge run.
+ONE_RUN_PER_PARTITION = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)

@@ -1,6 +1,5 @@
 """Resources: configuration and clients, read through `EnvVar` so secrets stay out of run config."""
 
-from __future__ import annotations
 
 import logging
 import os
