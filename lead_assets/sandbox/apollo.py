@@ -55,6 +55,14 @@ ENRICHMENT_PATHS = frozenset(
         "/api/v1/organizations/bulk_enrich",
     }
 )
+# This vendor's entries in the sandbox config (Apollo's Professional plan, docs 2026):
+# "search" = every non-enrichment API.
+DEFAULT_LIMITS = {
+    "search": {"minute": 200, "hour": 600, "day": 6000},
+    "enrichment": {"minute": 1000, "hour": None, "day": None},
+}
+DEFAULT_KEYS = {"valid": ["sandbox-apollo-key"], "non_master": []}
+
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 10
 MAX_BULK_DETAILS = 10

@@ -13,8 +13,9 @@ Each request to a vendor goes: latency and fault plan -> vendor app (auth, limit
 optional malformed-body fault -> stats. A bug in a handler answers 500 and is logged; it never
 takes the server thread down.
 
-Vendor apps live in their own modules (``VENDOR_MODULES``), each exposing ``create_app(ctx)``;
-adding a vendor means adding a module and its name to that tuple.
+Vendor apps live in their own modules, each exposing ``create_app(ctx)`` and optionally
+``DEFAULT_LIMITS`` / ``DEFAULT_KEYS`` (that vendor's entries); every such module in this package
+is mounted, so adding a vendor means adding a module.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,8 +45,16 @@ from .ratelimit import FixedWindowLimiter
 
 log = logging.getLogger("lead_assets.sandbox")
 
-# Vendor modules the server mounts, in order. Each exposes ``create_app(ctx) -> VendorApp``.
-VENDOR_MODULES: tuple[str, ...] = ("lead_assets.sandbox.apollo",)
+# Modules of this package that are plumbing, not vendors.
+_NOT_VENDORS = frozenset({"__init__", "__main__", "server", "population", "ratelimit", "faults", "launcher"})
+
+
+def vendor_modules() -> list:
+    """Every vendor module of the sandbox package (one exposing ``create_app``), by name."""
+    package_dir = Path(__file__).resolve().parent
+    names = sorted(p.stem for p in package_dir.glob("*.py") if p.stem not in _NOT_VENDORS)
+    modules = [importlib.import_module(f"{__package__}.{name}") for name in names]
+    return [m for m in modules if hasattr(m, "create_app")]
 
 ADMIN_PREFIX = "/__sandbox/"
 
@@ -55,17 +65,14 @@ ADMIN_PREFIX = "/__sandbox/"
 
 
 def _default_limits() -> dict:
-    # Apollo's Professional plan (docs 2026): "search" = all non-enrichment APIs.
-    return {
-        "apollo": {
-            "search": {"minute": 200, "hour": 600, "day": 6000},
-            "enrichment": {"minute": 1000, "hour": None, "day": None},
-        }
-    }
+    # Each vendor module declares its own (e.g. Apollo's Professional plan, docs 2026).
+    return {m.__name__.rsplit(".", 1)[1]: copy.deepcopy(m.DEFAULT_LIMITS)
+            for m in vendor_modules() if hasattr(m, "DEFAULT_LIMITS")}
 
 
 def _default_keys() -> dict:
-    return {"apollo": {"valid": ["sandbox-apollo-key"], "non_master": []}}
+    return {m.__name__.rsplit(".", 1)[1]: copy.deepcopy(m.DEFAULT_KEYS)
+            for m in vendor_modules() if hasattr(m, "DEFAULT_KEYS")}
 
 
 @dataclass
@@ -563,7 +570,7 @@ class SandboxServer:
         _check_loopback(host)
         self.config = config or SandboxConfig()
         self.ctx = SandboxContext(self.config)
-        apps = [importlib.import_module(m).create_app(self.ctx) for m in VENDOR_MODULES]
+        apps = [m.create_app(self.ctx) for m in vendor_modules()]
         self.router = Router(self.ctx, apps)
         server_cls = _Server6 if ":" in host else _Server
         self._httpd = server_cls((host, port), _Handler)
