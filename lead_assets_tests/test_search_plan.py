@@ -3,7 +3,6 @@
 from lead_assets.config.settings import sprint_config
 from lead_assets.pipeline.search_plan import EMPLOYEE_RANGES, Slice, assign_hours, hour_keys, plan_slices
 
-
 ROLES = tuple((r.role, r.aliases) for r in sprint_config().target_roles)
 
 

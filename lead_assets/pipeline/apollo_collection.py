@@ -24,7 +24,6 @@ from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_
 from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
 
 SOURCE = "apollo"
-SEARCH_CAP = MAX_PAGES * PER_PAGE_MAX
 
 
 # Marks people whose paid answer came back unreadable: charged, unknown, never re-bought automatically.
@@ -91,6 +90,8 @@ class CollectionContext:
     start: str
     hours: int
     client: ApolloClient | None = None  # None: replay only, never call the vendor
+    per_page: int = PER_PAGE_MAX
+    max_pages: int = MAX_PAGES  # Apollo shows 500 pages x 100 = 50,000 people per query at most
     run_id: str | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("lead_sprint.apollo"))
     on_batch: Callable[[HourReport], None] | None = None
@@ -148,10 +149,11 @@ def collect_hour(ctx: CollectionContext, hour_key: str) -> HourReport:
 def _collect_slice(ctx, s: Slice, row: dict, hour_key, partition_key, report: HourReport, bought) -> None:
     report.slices += 1
     live = ctx.client is not None
+    cap = ctx.per_page * ctx.max_pages
     try:
         first = _search_page(ctx, s, 1, partition_key, report)
         total = first.get("total_entries") or 0
-        if total > SEARCH_CAP:
+        if total > cap:
             children = s.split()
             if children:
                 report.slices_split += 1
@@ -160,16 +162,16 @@ def _collect_slice(ctx, s: Slice, row: dict, hour_key, partition_key, report: Ho
                     child_row = {"slice_key": child.key, "query": child.query_json(), "parent_key": s.key}
                     _collect_slice(ctx, child, child_row, hour_key, partition_key, report, bought)
                 return
-        pages = min(-(-total // PER_PAGE_MAX), MAX_PAGES)
+        pages = min(-(-total // ctx.per_page), ctx.max_pages)
         _save_slice(ctx, s, hour_key, "in_progress", total, pages, 0, None, live)
         for page in range(1, pages + 1):
             body = first if page == 1 else _search_page(ctx, s, page, partition_key, report)
             _handle_people(ctx, body.get("people") or [], partition_key, report, bought)
-        coverage = 1.0 if total <= SEARCH_CAP else SEARCH_CAP / total
+        coverage = 1.0 if total <= cap else cap / total
         status = "complete" if coverage == 1.0 else "capped"
         if status == "capped":
             report.slices_capped += 1
-            msg = f"slice {s.key}: {total} people but Apollo shows {SEARCH_CAP}; coverage {coverage:.0%}"
+            msg = f"slice {s.key}: {total} people but Apollo shows {cap}; coverage {coverage:.0%}"
             report.errors.append(msg)
             ctx.log.warning(msg)
         else:
@@ -211,7 +213,7 @@ def _search_page(ctx, s: Slice, page: int, partition_key, report: HourReport) ->
     if ctx.client is None:
         report.pages_missing += 1
         raise ReplayMiss(f"page {request_key} was never fetched")
-    result = ctx.client.search_people(s.query(), page)
+    result = ctx.client.search_people(s.query(), page, per_page=ctx.per_page)
     ctx.store.land_raw(SOURCE, partition_key, "search_page", request_key, result.response.text,
                        result.response.status, ctx.run_id)
     report.pages_fetched += 1

@@ -15,7 +15,10 @@ from lead_assets.pipeline.apollo_collection import CollectionContext
 def collection_context(cfg: SprintConfig, store, index, client=None, run_id=None,
                        log: logging.Logger | None = None, on_batch=None) -> CollectionContext:
     """A collection context for one run; `client=None` means replay from the landing table only."""
+    apollo = cfg.collection.get("apollo", {})
     return CollectionContext(
+        per_page=int(apollo.get("per_page", 100)),
+        max_pages=int(apollo.get("max_pages", 500)),
         store=store,
         index=index,
         matcher=TitleMatcher.from_config(cfg),

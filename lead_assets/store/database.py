@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,9 @@ MIGRATION_RE = re.compile(r"^(\d{3})_[A-Za-z0-9_]+\.sql$")
 
 # pg_advisory_xact_lock key shared by every process migrating the same database
 # (an arbitrary constant: the first 8 bytes of sha256("lead_sprint.migrations")).
-MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"lead_sprint.migrations").digest()[:8], "big", signed=True)
+MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"lead_sprint.migrations").digest()[:8], "big", signed=True
+)
 
 # Identical to the first statement of every 001_init.sql: the runner needs the table
 # before it can tell which files are applied.
@@ -55,7 +58,9 @@ def normalize_url(url: str) -> str:
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if backend == "sqlite":
         return url
-    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r} (use postgresql:// or sqlite:///)")
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r} (use postgresql:// or sqlite:///)"
+    )
 
 
 def dialect_of(url: str) -> str:
@@ -93,8 +98,8 @@ def _sqlite_engine(url: str) -> Engine:
         # DEFERRED) so the "begin" hook below decides the locking mode.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")  # before WAL: switching mode needs a lock
-        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA busy_timeout = 30000")
+        _enable_wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
@@ -108,6 +113,25 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _enable_wal(cur: sqlite3.Cursor, wait_seconds: float = 30.0) -> None:
+    """Switch the file to WAL (a persistent setting), waiting out concurrent openers.
+
+    Changing the journal mode needs an exclusive lock and SQLite reports "database is
+    locked" at once instead of calling the busy handler, which is exactly what happens
+    when several processes open a fresh file together: retry here instead.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @dataclass(frozen=True)

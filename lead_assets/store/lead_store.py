@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import math
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,7 +48,14 @@ _PG_TYPES.update(dict.fromkeys(TIMESTAMP_COLUMNS, "timestamptz"))
 
 # Merge rules of upsert_leads (every other column is a "data" column: COALESCE(new, old)).
 TAKE_NEW = frozenset(
-    {"data_quality_score", "is_qualified", "needs_enrichment", "validation_errors", "email_status", "target_role"}
+    {
+        "data_quality_score",
+        "is_qualified",
+        "needs_enrichment",
+        "validation_errors",
+        "email_status",
+        "target_role",
+    }
 )
 KEEP_EXISTING = frozenset({"created_at", "data_source", "first_partition_key", "data_collected_date"})
 # NOT NULL columns and the value a NULL becomes. The NOT NULL check runs before ON
@@ -149,7 +157,9 @@ def _column_values(series: pd.Series, column: str, dialect: str) -> list:
         if dialect == "sqlite":
             values = stamps.dt.strftime(_SQLITE_TS_FORMAT).to_numpy(dtype=object)
         else:
-            values = stamps.dt.to_pydatetime()
+            with warnings.catch_warnings():  # pandas 3 returns a Series here: iterates the same
+                warnings.simplefilter("ignore", FutureWarning)
+                values = stamps.dt.to_pydatetime()
         missing = stamps.isna().to_numpy()
         return [None if m else v for v, m in zip(values, missing, strict=True)]
     raw = series.to_numpy(dtype=object)
@@ -236,11 +246,11 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 class LeadStore:
     """The lead database. `url=None` means `settings.default_database_url()`."""
 
-    def __init__(self, url: str | None = None, *, ensure_schema: bool = True) -> None:
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
         self.url = url or default_database_url()
         self.engine = create_store_engine(self.url)
         self.dialect: str = self.engine.dialect.name
-        if ensure_schema:
+        if migrate:  # cheap when up to date: one locked SELECT of schema_version
             self.ensure_schema()
 
     def __repr__(self) -> str:
@@ -292,7 +302,23 @@ class LeadStore:
     # -- leads --
 
     def upsert_leads(self, df: pd.DataFrame, *, conn: Connection | None = None) -> UpsertResult:
-        """Insert or merge leads (see the module docs of the merge rules); one transaction."""
+        """Insert or merge leads by lead_id, all or nothing; counts new vs existing rows.
+
+        `df` holds any subset of LEAD_COLUMNS including lead_id (unique). Columns absent
+        from `df` are left alone. Merge rules for columns present:
+
+        * data fields: COALESCE(new, stored): a NULL never erases a known value;
+        * data_quality_score, is_qualified, needs_enrichment, validation_errors,
+          email_status, target_role: the new value (NULL booleans -> false, NULL
+          validation_errors -> '');
+        * created_at, data_source, first_partition_key, data_collected_date: the stored
+          value when there is one;
+        * updated_at: now (an incoming value is ignored).
+
+        Text loses NUL bytes; naive timestamps are taken as UTC; a blank linkedin_url is
+        stored as NULL (it is UNIQUE). Any failing row (CHECK, UNIQUE, type) raises and
+        rolls back the whole batch (or the caller's `conn` transaction).
+        """
         if "lead_id" not in df.columns:
             raise ValueError("upsert_leads needs a lead_id column")
         unknown = set(df.columns) - set(LEAD_COLUMNS)
@@ -313,7 +339,9 @@ class LeadStore:
             rows = [r if r[at] is None or r[at].strip() else (*r[:at], None, *r[at + 1 :]) for r in rows]
         # Resolving NULLs of NOT NULL data columns against the stored row costs a join:
         # only pay it when such a NULL is actually present.
-        resolve = {c for c in _NOT_NULL_DATA if c in columns and any(r[columns.index(c)] is None for r in rows)}
+        resolve = {
+            c for c in _NOT_NULL_DATA if c in columns and any(r[columns.index(c)] is None for r in rows)
+        }
         with self._write(conn) as c:
             if self.dialect == "postgresql":
                 return self._pg_upsert_leads(c, columns, rows, resolve)
@@ -346,11 +374,16 @@ class LeadStore:
             elif col == "created_at":
                 expr = "COALESCE(s.created_at, now())"
             exprs.append(expr)
+        insert_cols = list(columns)
+        if "created_at" not in columns:
+            insert_cols.append("created_at")
+            exprs.append("now()")
         join = " LEFT JOIN leads l ON l.lead_id = s.lead_id" if resolve else ""
         sql = f"""
             WITH up AS (
-                INSERT INTO leads ({", ".join(columns)}, updated_at)
+                INSERT INTO leads ({", ".join(insert_cols)}, updated_at)
                 SELECT {", ".join(exprs)}, now() FROM {stage} s{join}
+                ORDER BY s.lead_id  -- one lock order for concurrent batches: no deadlocks
                 ON CONFLICT (lead_id) DO UPDATE SET {self._merge_set(columns)}
                 RETURNING (xmax = 0) AS inserted
             )
@@ -375,8 +408,12 @@ class LeadStore:
             elif col == "created_at":
                 expr = "COALESCE(:created_at, :_now)"
             values.append(expr)
+        insert_cols = list(columns)
+        if "created_at" not in columns:  # explicit, so both dialects store microseconds
+            insert_cols.append("created_at")
+            values.append(":_now")
         sql = f"""
-            INSERT INTO leads ({", ".join(columns)}, updated_at) VALUES ({", ".join(values)}, :_now)
+            INSERT INTO leads ({", ".join(insert_cols)}, updated_at) VALUES ({", ".join(values)}, :_now)
             ON CONFLICT (lead_id) DO UPDATE SET {self._merge_set(columns)}"""
         now = ts_param(utc_now(), "sqlite")
         params = [{**dict(zip(columns, row, strict=True)), "_now": now} for row in rows]
@@ -409,6 +446,16 @@ class LeadStore:
             )
         df = pd.DataFrame(rows, columns=list(LEAD_COLUMNS))
         return normalize_frame(df.sort_values("lead_id", ignore_index=True))
+
+    def read_sql(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        """Any trusted read-only query (`:name` params) as a DataFrame; for metrics, assets and tests.
+
+        Known columns get the same dtypes on both dialects (UTC timestamps, Int64, boolean).
+        """
+        with self._read() as conn:
+            result = conn.execute(text(sql), params or {})
+            df = pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
+        return normalize_frame(df)
 
     def read_leads(self, where_sql: str | None = None, params: dict | None = None) -> pd.DataFrame:
         """Leads matching a trusted SQL condition (`where_sql`, with `:name` params)."""
@@ -453,7 +500,9 @@ class LeadStore:
         with self._write(conn) as c:
             return c.execute(sql, params).rowcount == 1
 
-    def get_landing(self, source: str, partition_key: str, request_kind: str, request_key: str) -> dict | None:
+    def get_landing(
+        self, source: str, partition_key: str, request_kind: str, request_key: str
+    ) -> dict | None:
         """The landing stored under that key, or None."""
         sql = text(
             """SELECT * FROM raw_landings WHERE source = :source AND partition_key = :partition_key
@@ -481,7 +530,9 @@ class LeadStore:
 
     # -- bulk inserts that skip what is already there --
 
-    def _insert_new(self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], conflict: str) -> int:
+    def _insert_new(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], conflict: str
+    ) -> int:
         """Bulk INSERT ... ON CONFLICT (conflict) DO NOTHING; return the rows actually inserted."""
         if not rows:
             return 0
@@ -489,7 +540,10 @@ class LeadStore:
             stage = self._pg_stage(conn, table, columns, rows)
             cols = ", ".join(columns)
             result = conn.exec_driver_sql(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({conflict}) DO NOTHING"
+                # ORDER BY: concurrent batches lock unique keys in the same order, so they
+                # wait for each other instead of deadlocking.
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY {conflict} "
+                f"ON CONFLICT ({conflict}) DO NOTHING"
             )
             return result.rowcount
         # total_changes() counts exactly the rows this connection wrote, skipped ones excluded.
@@ -559,7 +613,15 @@ class LeadStore:
                     ts_param(utc_now(), self.dialect),
                 )
             )
-        columns = ["source", "partition_key", "vendor_person_id", "reason", "payload", "record_hash", "created_at"]
+        columns = [
+            "source",
+            "partition_key",
+            "vendor_person_id",
+            "reason",
+            "payload",
+            "record_hash",
+            "created_at",
+        ]
         with self._write(conn) as c:
             return self._insert_new(c, "quarantine", columns, rows, "source, partition_key, record_hash")
 
@@ -592,7 +654,9 @@ class LeadStore:
         for row in rows:
             unknown = set(row) - set(self._SLICE_COLUMNS) - {"updated_at"}
             if unknown or "source" not in row or "slice_key" not in row:
-                raise ValueError(f"bad search slice row (unknown {sorted(unknown)} or no source/slice_key): {row}")
+                raise ValueError(
+                    f"bad search slice row (unknown {sorted(unknown)} or no source/slice_key): {row}"
+                )
             clean = {k: v for k, v in row.items() if k != "updated_at"}
             if isinstance(clean.get("query"), (dict, list)):
                 clean["query"] = json.dumps(clean["query"], sort_keys=True)
@@ -617,7 +681,9 @@ class LeadStore:
                     )
                     result = c.execute(text(sql), group)
                     if result.rowcount is not None and 0 <= result.rowcount < len(group):
-                        raise ValueError("upsert_slices: a row without hour_key/query names no existing slice")
+                        raise ValueError(
+                            "upsert_slices: a row without hour_key/query names no existing slice"
+                        )
         return len(rows)
 
     def slices(self, source: str, hour_key: str | None = None) -> list[dict]:

@@ -1,0 +1,162 @@
+"""End-to-end processing rate: raw vendor records -> normalised, deduped, scored, stored leads.
+
+Prints figures, asserts nothing. In one process and on the same data, it times
+  1. the baseline: `LeadStore.upsert_leads` of already-processed rows (the store write alone), and
+  2. the pipeline: `store_batch` on raw Apollo person objects (map, normalise, identify, dedup
+     lookup + register, merge, score, upsert, lead_sources),
+and reports leads/s for both and their ratio. Target for (2): >= 10,000 leads/s.
+
+    python benchmarks/bench_pipeline.py [--rows 50000] [--batch 500] [--sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import string
+import time
+import uuid
+
+import psycopg
+import redis
+
+from lead_assets.config.settings import sprint_config
+from lead_assets.core.titles import TitleMatcher
+from lead_assets.core.vendor_records import apollo_person_record
+from lead_assets.pipeline.lead_batches import VendorRecord, store_batch
+from lead_assets.store.dedup_index import DedupIndex
+from lead_assets.store.lead_store import LeadStore
+
+ADMIN_URL = os.environ.get("LEADS_BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")
+TITLES = [
+    "PPC Manager",
+    "Senior Media Buyer",
+    "Head of Paid Media",
+    "Marketing Manager",
+    "Paid Social Manager",
+]
+STATES = ["California", "TX", "New York", "IL", "Florida", "WA"]
+CITIES = ["Los Angeles", "Austin", "New York", "Chicago", "Miami", "Seattle"]
+
+
+def person(rng: random.Random, i: int) -> dict:
+    first = "".join(rng.choices(string.ascii_lowercase, k=6)).title()
+    last = "".join(rng.choices(string.ascii_lowercase, k=8)).title()
+    domain = f"co{rng.randrange(3000)}.com"
+    k = rng.randrange(len(CITIES))
+    return {
+        "id": f"{i:024x}",
+        "first_name": first,
+        "last_name": last,
+        "name": f"{first} {last}",
+        "linkedin_url": f"http://www.linkedin.com/in/{first.lower()}-{last.lower()}-{i}",
+        "title": rng.choice(TITLES),
+        "email": f"{first.lower()}.{last.lower()}@{domain}" if rng.random() < 0.45 else None,
+        "email_status": rng.choice(["verified", "unverified"]),
+        "city": CITIES[k],
+        "state": STATES[k],
+        "country": "United States",
+        "photo_url": None,
+        "organization": {
+            "name": f"Company {domain}",
+            "primary_domain": domain,
+            "industry": "marketing & advertising" if rng.random() < 0.9 else None,
+            "estimated_num_employees": rng.randrange(5, 5000),
+        },
+    }
+
+
+def scratch_db() -> tuple[str, str]:
+    name = f"leadsprint_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_db(name: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=50_000)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument(
+        "--sqlite", action="store_true", help="store in SQLite and dedup in the database (demo defaults)"
+    )
+    args = ap.parse_args()
+    rng = random.Random(11)
+    people = [person(rng, i) for i in range(args.rows)]
+    matcher = TitleMatcher.from_config(sprint_config())
+
+    names = []
+
+    def fresh_store() -> LeadStore:
+        if args.sqlite:
+            path = f"/tmp/leadsprint_bench_{uuid.uuid4().hex[:8]}.db"
+            names.append(path)
+            store = LeadStore(f"sqlite:///{path}")
+        else:
+            name, url = scratch_db()
+            names.append(name)
+            store = LeadStore(url)
+        store.ensure_schema()
+        return store
+
+    try:
+        # 2. the pipeline, from raw payloads
+        store = fresh_store()
+        redis_url = None if args.sqlite else "redis://127.0.0.1:6379/13"
+        if redis_url:
+            redis.Redis.from_url(redis_url).flushdb()
+        index = DedupIndex(store, redis_url)
+        t0 = time.perf_counter()
+        for i in range(0, len(people), args.batch):
+            chunk = people[i : i + args.batch]
+            records = [VendorRecord(p, *apollo_person_record(p)) for p in chunk]
+            store_batch(
+                records,
+                source="apollo",
+                partition_key="2026-11-27-00:00|apollo",
+                store=store,
+                index=index,
+                matcher=matcher,
+            )
+        pipeline_s = time.perf_counter() - t0
+        processed = store.read_leads()
+
+        # 1. the baseline: the same final rows written by the store alone, into an empty store
+        base_store = fresh_store()
+        t0 = time.perf_counter()
+        for i in range(0, len(processed), args.batch):
+            base_store.upsert_leads(processed.iloc[i : i + args.batch])
+        baseline_s = time.perf_counter() - t0
+
+        n = len(people)
+        print(
+            f"machine: {os.cpu_count()} cores; store: {'SQLite' if args.sqlite else 'PostgreSQL + Redis'}; "
+            f"{n:,} raw records, batches of {args.batch}"
+        )
+        print(f"{'stage':<44}{'seconds':>10}{'leads/s':>12}")
+        print(
+            f"{'baseline: store upsert of processed rows':<44}{baseline_s:>10.2f}{len(processed) / baseline_s:>12,.0f}"
+        )
+        print(f"{'pipeline: raw -> scored, stored leads':<44}{pipeline_s:>10.2f}{n / pipeline_s:>12,.0f}")
+        print(f"pipeline / baseline throughput ratio: {(n / pipeline_s) / (len(processed) / baseline_s):.2f}")
+        print(f"target: pipeline >= 10,000 leads/s -> {'met' if n / pipeline_s >= 10_000 else 'NOT met'}")
+        store.dispose()
+        base_store.dispose()
+    finally:
+        for name in names:
+            if args.sqlite:
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(name + suffix):
+                        os.remove(name + suffix)
+            else:
+                drop_db(name)
+
+
+if __name__ == "__main__":
+    main()

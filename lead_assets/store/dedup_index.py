@@ -1,0 +1,333 @@
+"""`DedupIndex`: dedup key -> lead_id, in Redis for speed, in the database for truth.
+
+The `dedup_keys` table is the system of record; Redis is a cache of it that keeps
+nothing on disk. Three rules keep the cache from ever causing a duplicate lead:
+
+* `register` writes the database first (INSERT ... ON CONFLICT DO NOTHING), reads back the
+  winners and only then writes Redis, and returns the winners: a caller that minted a new
+  lead_id for a key someone else registered first learns the real one there.
+* A Redis miss is trusted only while Redis is known to hold every key: the sentinel key
+  `<ns>:synced`, whose value fingerprints the database, travels in every MGET. If it is
+  gone (Redis restarted or was flushed) or names another database, the namespace is
+  purged and re-warmed from `dedup_keys`; after a fallback it is re-warmed. Until then
+  the database answers.
+* Any Redis error switches to the database at once (short socket timeouts, no retry
+  back-off); Redis is tried again at most every `retry_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+from sqlalchemy import bindparam, text
+
+from lead_assets.core.dedup_keys import KEY_PREFIX
+from lead_assets.store.lead_store import LeadStore, ts_param, utc_now
+
+REWARM_CHUNK = 10_000
+WARM_LOCK_SECONDS = 600  # a re-warmer that dies holds others off (on the database) this long at most
+# Delete the lock only if it is still ours (it may have expired and been taken over).
+_RELEASE_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+REDIS_CHUNK = 10_000  # keys per MGET/MSET/DEL command, so no single command gets huge
+
+
+_KIND_OF_PREFIX = {prefix: kind for kind, prefix in KEY_PREFIX.items()}
+
+
+def key_kind(key: str) -> str:
+    """The kind recorded for a key: 'linkedin', 'email' or 'vendor' for the keys of
+    `core.dedup_keys` ('li:', 'em:', 'vid:'); otherwise the text before the first ':'."""
+    for prefix, kind in _KIND_OF_PREFIX.items():
+        if key.startswith(prefix):
+            return kind
+    prefix, sep, _ = key.partition(":")
+    return prefix if sep and prefix else "other"
+
+
+class DedupIndex:
+    """Look up and register dedup keys; see the module docs for the consistency rules."""
+
+    def __init__(
+        self,
+        store: LeadStore,
+        redis_url: str | None,
+        namespace: str = "leadsprint",
+        logger: logging.Logger | None = None,
+        *,
+        retry_interval: float = 5.0,
+        socket_timeout: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.namespace = namespace
+        self.log = logger or logging.getLogger(__name__)
+        self.retry_interval = retry_interval
+        self.socket_timeout = socket_timeout
+        self.sentinel = f"{namespace}:synced"
+        self.warm_lock = f"{namespace}:warming"
+        self._redis = self.make_client(redis_url) if redis_url else None
+        self.fingerprint = _database_fingerprint(store) if self._redis is not None else ""
+        self._mode = "database"  # what answers lookups: "redis" only once Redis is warmed
+        self._degraded = False  # Redis failed and has not recovered since (one warning per outage)
+        self._trusted = False  # Redis holds every key of dedup_keys
+        self._needs_rewarm = False  # set by a fallback: keys may have been registered meanwhile
+        self._next_attempt = 0.0
+        self._unforgotten: set[str] = set()  # keys whose Redis DEL failed
+        self._recover_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._counts = dict.fromkeys(
+            ("redis_lookups", "db_lookups", "fallbacks", "rewarms", "keys_rewarmed"), 0
+        )
+        if self._redis is not None:
+            self._redis_usable()
+
+    def make_client(self, redis_url: str) -> redis.Redis:
+        """A Redis client that fails fast: short timeouts, one immediate retry (for a stale socket)."""
+        return redis.Redis.from_url(
+            redis_url,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.socket_timeout,
+            retry=Retry(NoBackoff(), 1),
+            decode_responses=True,
+        )
+
+    def _rkey(self, key: str) -> str:
+        return f"{self.namespace}:k:{key}"
+
+    # -- public API --
+
+    @property
+    def stats(self) -> dict:
+        """mode, redis_lookups/db_lookups (keys answered by each), fallbacks, rewarms, keys_rewarmed."""
+        with self._stats_lock:
+            return {"mode": self._mode, **self._counts}
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, str]:
+        """key -> lead_id for the known keys among `keys` (one MGET when Redis is trusted)."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        if self._redis_usable():
+            try:
+                values = []
+                for start in range(0, len(keys), REDIS_CHUNK):
+                    chunk = keys[start : start + REDIS_CHUNK]
+                    # The sentinel rides along: no extra round trip to notice an emptied Redis.
+                    reply = self._redis.mget([self.sentinel, *map(self._rkey, chunk)])
+                    if reply[0] != self.fingerprint:
+                        raise _RedisEmptied()
+                    values.extend(reply[1:])
+            except RedisError as exc:
+                self._fall_back(f"Redis error: {exc!r}")
+            except _RedisEmptied:
+                # Not an outage: re-warm on the very next call rather than after retry_interval.
+                self._fall_back("Redis lost its keys (restart or flush)", retry_now=True)
+            else:
+                self._count("redis_lookups", len(keys))
+                return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+        return self._db_lookup(keys)
+
+    def register(self, mapping: Mapping[str, str], kind: str | None = None) -> dict[str, str]:
+        """Register key -> lead_id pairs; return the authoritative lead_id of every key.
+
+        A key registered earlier (by anyone) keeps its lead_id: callers must use the
+        returned mapping, not their proposal. `kind` defaults to `key_kind(key)`.
+        """
+        proposal = {str(k): str(v) for k, v in mapping.items()}
+        if not proposal:
+            return {}
+        now = ts_param(utc_now(), self.store.dialect)
+        rows = [(k, v, kind or key_kind(k), now) for k, v in proposal.items()]
+        with self.store.transaction() as conn:
+            self.store._insert_new(conn, "dedup_keys", ["key", "lead_id", "kind", "created_at"], rows, "key")
+            winners = {
+                r["key"]: r["lead_id"]
+                for r in self.store._in_chunks(
+                    conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", list(proposal)
+                )
+            }
+        # Only now, after the commit: a re-warm that starts later reads these rows anyway.
+        if self._redis_usable():
+            try:
+                items = list(winners.items())
+                for start in range(0, len(items), REDIS_CHUNK):
+                    # MSET, not SETNX: the database just said what the value is.
+                    self._redis.mset({self._rkey(k): v for k, v in items[start : start + REDIS_CHUNK]})
+            except RedisError as exc:
+                self._fall_back(f"Redis error: {exc!r}")
+        return winners
+
+    def forget(self, keys: Sequence[str]) -> int:
+        """Delete keys from the database and Redis (erasure); return the database rows deleted."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return 0
+        deleted = 0
+        stmt = text("DELETE FROM dedup_keys WHERE key IN :keys").bindparams(bindparam("keys", expanding=True))
+        with self.store.transaction() as conn:
+            for chunk in _chunks(keys, 500):
+                deleted += conn.execute(stmt, {"keys": chunk}).rowcount
+        if self._redis is not None:
+            # Tried even while in fallback: a stale entry would resurrect an erased key.
+            try:
+                self._delete_from_redis(keys)
+            except RedisError as exc:
+                self._unforgotten.update(keys)  # deleted on recovery, before anyone trusts Redis again
+                self._fall_back(f"Redis error: {exc!r}")
+        return deleted
+
+    def close(self) -> None:
+        """Close the Redis connections (the store is the caller's to dispose)."""
+        if self._redis is not None:
+            self._redis.close()
+
+    # -- Redis state machine --
+
+    def _redis_usable(self) -> bool:
+        """True when Redis may answer: warmed and believed complete (recovering if due)."""
+        if self._redis is None:
+            return False
+        if self._trusted:
+            return True
+        if time.monotonic() < self._next_attempt:
+            return False
+        # One thread recovers; the others use the database meanwhile instead of waiting.
+        if not self._recover_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._trusted:
+                return True
+            return self._recover()
+        finally:
+            self._recover_lock.release()
+
+    def _recover(self) -> bool:
+        try:
+            self._redis.ping()
+            if self._unforgotten:
+                self._delete_from_redis(sorted(self._unforgotten))
+                self._unforgotten.clear()
+            if self._redis.get(self.sentinel) != self.fingerprint:
+                # Emptied, or filled from another database: purge and re-warm, one process
+                # at a time, or a late purge could delete what another just warmed.
+                token = uuid.uuid4().hex
+                if not self._redis.set(self.warm_lock, token, nx=True, ex=WARM_LOCK_SECONDS):
+                    self._next_attempt = time.monotonic() + min(self.retry_interval, 1.0)
+                    return False  # another process is re-warming: the database answers meanwhile
+                try:
+                    if self._redis.get(self.sentinel) != self.fingerprint:
+                        self._redis.delete(self.sentinel)  # nobody trusts a half-purged Redis
+                        self._purge()
+                        self._rewarm()
+                    elif self._needs_rewarm:
+                        self._rewarm()
+                finally:
+                    self._redis.eval(_RELEASE_LOCK, 1, self.warm_lock, token)
+            elif self._needs_rewarm:
+                # Additive only (MSET of database rows), so safe alongside other processes.
+                self._rewarm()  # keys may have been registered in the database only meanwhile
+        except RedisError as exc:
+            if self._degraded:
+                self.log.debug("dedup index: Redis still unavailable (%r)", exc)
+            self._fall_back(f"Redis unavailable: {exc!r}")
+            return False
+        self._needs_rewarm = False
+        self._trusted = True
+        if self._degraded:
+            self.log.warning("dedup index: Redis is back, lookups go through Redis again")
+        self._degraded = False
+        with self._stats_lock:
+            self._mode = "redis"
+        return True
+
+    def _rewarm(self) -> None:
+        """Copy every dedup key from the database into Redis, then set the sentinel."""
+        count = 0
+        with self.store._read() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=REWARM_CHUNK).execute(
+                text("SELECT key, lead_id FROM dedup_keys")
+            )
+            for part in result.partitions(REWARM_CHUNK):
+                self._redis.mset({self._rkey(k): v for k, v in part})
+                count += len(part)
+        self._redis.set(self.sentinel, self.fingerprint)
+        self.log.info("dedup index: re-warmed Redis with %d keys from the database", count)
+        self._count("rewarms", 1)
+        self._count("keys_rewarmed", count)
+
+    def _fall_back(self, reason: str, retry_now: bool = False) -> None:
+        """Stop trusting Redis until it is re-warmed; warn and count once per transition."""
+        self._trusted = False
+        self._needs_rewarm = True
+        self._next_attempt = 0.0 if retry_now else time.monotonic() + self.retry_interval
+        with self._stats_lock:
+            transition = not self._degraded
+            self._degraded = True
+            self._mode = "database"
+            if transition:
+                self._counts["fallbacks"] += 1
+        if transition:
+            self.log.warning("dedup index: %s; falling back to the database", reason)
+
+    def _purge(self) -> None:
+        """Delete every key of the namespace (SCAN, so Redis is never blocked for long)."""
+        batch: list[str] = []
+        for rkey in self._redis.scan_iter(match=f"{self.namespace}:k:*", count=REDIS_CHUNK):
+            batch.append(rkey)
+            if len(batch) >= REDIS_CHUNK:
+                self._redis.delete(*batch)
+                batch.clear()
+        if batch:
+            self._redis.delete(*batch)
+
+    def _delete_from_redis(self, keys: Sequence[str]) -> None:
+        for chunk in _chunks(list(keys), REDIS_CHUNK):
+            self._redis.delete(*map(self._rkey, chunk))
+
+    # -- database side --
+
+    def _db_lookup(self, keys: list[str]) -> dict[str, str]:
+        with self.store._read() as conn:
+            found = {
+                r["key"]: r["lead_id"]
+                for r in self.store._in_chunks(
+                    conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", keys
+                )
+            }
+        self._count("db_lookups", len(keys))
+        return found
+
+    def _count(self, name: str, n: int) -> None:
+        with self._stats_lock:
+            self._counts[name] += n
+
+
+def _database_fingerprint(store: LeadStore) -> str:
+    """Names this database instance: a recreated database (new schema_version row) differs."""
+    with store._read() as conn:
+        applied = conn.execute(text("SELECT applied_at FROM schema_version WHERE version = 1")).scalar_one()
+        name = (
+            conn.execute(text("SELECT current_database()")).scalar_one()
+            if store.dialect == "postgresql"
+            else ""
+        )
+    # SQLite: the resolved path, so processes started from different directories agree.
+    where = name or os.path.realpath(str(store.engine.url.database))
+    return f"{store.dialect}:{where}:{applied}"
+
+
+class _RedisEmptied(Exception):
+    """The sentinel is gone: Redis no longer holds every key."""
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

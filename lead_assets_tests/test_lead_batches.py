@@ -1,0 +1,163 @@
+"""Batch resolution: identify, dedup (LinkedIn URL, then email, then vendor id), merge, quarantine."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lead_assets.config.settings import sprint_config
+from lead_assets.core.titles import TitleMatcher
+from lead_assets.core.vendor_records import apollo_person_record
+from lead_assets.pipeline.lead_batches import VendorRecord, merge_people, resolve_lead_ids, store_batch
+from lead_assets.store.dedup_index import DedupIndex
+
+MATCHER = TitleMatcher.from_config(sprint_config())
+PK = "2026-11-27-00:00|apollo"
+
+
+def person(pid, **over):
+    p = {
+        "id": pid,
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "name": "Jane Doe",
+        "linkedin_url": f"https://www.linkedin.com/in/jane-{pid}",
+        "title": "Senior PPC Manager",
+        "email": None,
+        "email_status": None,
+        "city": "Austin",
+        "state": "Texas",
+        "country": "United States",
+        "organization": {
+            "name": "Acme",
+            "primary_domain": "acme.com",
+            "industry": "retail",
+            "estimated_num_employees": 120,
+        },
+    }
+    p.update(over)
+    return p
+
+
+def records(*people):
+    return [VendorRecord(p, *apollo_person_record(p)) for p in people]
+
+
+def run(store, people, source="apollo"):
+    return store_batch(
+        records(*people),
+        source=source,
+        partition_key=PK,
+        store=store,
+        index=DedupIndex(store, None),
+        matcher=MATCHER,
+    )
+
+
+def test_url_variants_of_one_person_become_one_lead(store):
+    out = run(
+        store,
+        [
+            person("a1", linkedin_url="http://UK.linkedin.com/in/Jane-X/?trk=1"),
+            person("a2", linkedin_url="https://www.linkedin.com/in/jane-x"),
+        ],
+    )
+    leads = store.read_leads()
+    assert (out.records, out.new_leads, out.merged) == (2, 1, 1)
+    assert leads["linkedin_url"].tolist() == ["https://www.linkedin.com/in/jane-x"]
+    assert sorted(store.sources_for(leads["lead_id"].tolist())["vendor_person_id"]) == ["a1", "a2"]
+
+
+def test_email_matches_when_there_is_no_linkedin_url(store):
+    run(store, [person("a1", linkedin_url="https://linkedin.com/in/jd1", email="JD@Acme.com")])
+    run(store, [person("z9", linkedin_url=None, email="jd@acme.com")], source="zoominfo")
+    leads = store.read_leads()
+    assert len(leads) == 1
+    assert leads.iloc[0]["email"] == "jd@acme.com"
+
+
+def test_merge_fills_gaps_and_a_verified_email_wins(store):
+    run(store, [person("a1", organization={"name": "Acme"})])
+    run(store, [person("z1", linkedin_url="linkedin.com/in/jane-a1", email="jane@acme.com", email_status="verified")],
+        source="zoominfo")
+    assert len(store.read_leads()) == 1
+    lead = store.read_leads().iloc[0]
+    assert lead["email"] == "jane@acme.com" and lead["email_status"] == "verified"
+    assert lead["company_website"] == "acme.com" and lead["company_industry"] == "retail"
+    assert lead["data_source"] == "apollo"  # the first source that saw the person stays
+    assert lead["data_quality_score"] == 100
+
+
+def test_unidentifiable_records_are_quarantined_with_reasons(store):
+    out = run(
+        store,
+        [
+            person("n1", name=None, first_name=None, last_name=None),
+            person("n2", linkedin_url=None, email=None),
+            "not an object",
+            {"first_name": "no id"},
+            person("ok"),
+        ],
+    )
+    assert (out.quarantined, out.new_leads) == (4, 1)
+    reasons = store.read_sql("SELECT reason FROM quarantine ORDER BY reason")["reason"].tolist()
+    assert any("no name" in r for r in reasons)
+    assert any("no LinkedIn URL and no email" in r for r in reasons)
+    assert any("not an object" in r for r in reasons)
+    assert any("no id" in r for r in reasons)
+
+
+def test_wrong_types_and_hostile_strings_are_kept_safely(store):
+    hostile = '=HYPERLINK("http://x");\'); DROP TABLE leads;-- <script>alert(1)</script>'
+    out = run(
+        store,
+        [
+            person(
+                "h1",
+                title=12345,
+                city=["Austin"],
+                organization="Acme as a string",
+                name="Zoë Null\x00Byte " + "x" * 300,
+                last_name=hostile,
+            )
+        ],
+    )
+    lead = store.read_leads().iloc[0]
+    assert out.new_leads == 1
+    assert lead["job_title"] == "12345" and lead["location_city"] is None
+    assert "\x00" not in lead["full_name"] and "full_name:too_long" in lead["validation_errors"]
+    assert lead["last_name"] == hostile  # stored verbatim; outputs escape it
+
+
+def test_rerunning_a_batch_changes_nothing(store):
+    people = [person(f"p{i}", email=f"p{i}@acme.com") for i in range(20)]
+    run(store, people)
+    before = store.read_leads().sort_values("lead_id").reset_index(drop=True)
+    out = run(store, people)
+    after = store.read_leads().sort_values("lead_id").reset_index(drop=True)
+    assert out.new_leads == 0
+    pd.testing.assert_frame_equal(before.drop(columns=["updated_at"]), after.drop(columns=["updated_at"]))
+
+
+def test_resolution_prefers_linkedin_over_email():
+    keys = pd.DataFrame(
+        {
+            "row": [0, 0, 1],
+            "kind": ["linkedin", "email", "email"],
+            "key": ["li:a", "em:x", "em:x"],
+        }
+    )
+    lead_of_row, method = resolve_lead_ids(keys, {"li:a": "L1", "em:x": "L2"})
+    assert lead_of_row == {0: "L1", 1: "L1"}  # rows sharing a key are one person
+    assert method[0] == "linkedin"
+
+
+def test_merge_people_keeps_existing_values_first():
+    existing = pd.DataFrame(
+        [{"lead_id": "L", "job_title": "PPC Manager", "email": None, "email_status": "missing"}]
+    )
+    incoming = pd.DataFrame(
+        [{"lead_id": "L", "job_title": "Other", "email": "a@b.co", "email_status": "unverified"}]
+    )
+    merged = merge_people(existing, incoming)
+    assert merged.iloc[0]["job_title"] == "PPC Manager"
+    assert merged.iloc[0]["email"] == "a@b.co"
