@@ -19,6 +19,10 @@ DEMO_DAGSTER_HOME = STATE_DIR / "dagster_home"
 LOCAL_INSTANCE_YAML = Path(__file__).resolve().parent / "config" / "dagster_local.yaml"
 
 
+# The terminal gets one line per partition; the full event log is in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _ensure_dagster_home() -> Path:
     """Use DAGSTER_HOME, or the repo-local one the demo and `make dev` share (SQLite storage)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEMO_DAGSTER_HOME)))
@@ -50,7 +54,9 @@ def run_partitions(hours: list[str], sources: list[str], *, log=print) -> list[t
             for source in sources:
                 started = time.monotonic()
                 key = sprint_partition_key(hour, source)
-                result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+                result = job.execute_in_process(
+                    partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
+                )
                 seconds = time.monotonic() - started
                 results.append((str(key), result.success, seconds))
                 log(f"  {key}: {'ok' if result.success else 'FAILED'} in {seconds:.1f}s")

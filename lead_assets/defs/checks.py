@@ -56,3 +56,12 @@ validation_rate_check = _target_check(
     "validation_rate", "validation_rate", lambda t: t.validation_rate, True,
     "Share of leads whose required fields are all valid >= target.",
 )
+
+SPRINT_TARGET_CHECKS = [
+    required_fields_check,
+    avg_quality_check,
+    email_availability_check,
+    company_completeness_check,
+    duplicate_rate_check,
+    validation_rate_check,
+]

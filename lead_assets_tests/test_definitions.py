@@ -1,0 +1,101 @@
+"""The Dagster layer: definitions load, a partition materialises with its checks, the schedule fans out."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
+from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.jobs import hourly_sprint_schedule, sprint_job
+from lead_assets.defs.leads import deduped_leads, scored_leads
+from lead_assets.defs.partitions import sprint_partition_key, sprint_partitions
+from lead_assets.defs.resources import ApolloResource, LeadStoreResource
+from lead_assets.sandbox import SandboxConfig, start_sandbox
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with start_sandbox(SandboxConfig(population=1500)) as sb:
+        yield sb
+
+
+def test_definitions_load_with_every_asset_check_job_and_schedule():
+    from lead_assets.definitions import defs
+
+    d = defs()
+    keys = {k.to_user_string() for k in d.resolve_all_asset_keys()}
+    assert keys == {"raw_leads", "deduped_leads", "scored_leads"}
+    checks = {k.name for k in d.resolve_asset_graph().asset_check_keys}
+    assert checks == {"required_fields", "average_quality", "email_availability", "company_completeness",
+                      "duplicate_rate", "validation_rate"}
+    assert d.resolve_job_def("lead_sprint").partitions_def == sprint_partitions
+    assert d.resolve_schedule_def("hourly_sprint_schedule")
+    for asset in (raw_leads, deduped_leads, scored_leads):
+        assert asset.descriptions_by_key[asset.key], f"{asset.key} needs a docstring for the UI"
+
+
+def test_partition_keys_are_hour_then_source():
+    keys = sprint_partitions.get_partition_keys()
+    assert len(keys) == 24
+    assert keys[0] == "2026-11-27-00:00|apollo"
+
+
+def test_materialising_a_partition_stores_leads_and_runs_the_checks(sandbox, tmp_path):
+    resources = {
+        "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
+        "apollo": ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="sandbox-apollo-key"),
+    }
+    with dg.instance_for_test() as instance:
+        key = sprint_partition_key("2026-11-27-00:00", "apollo")
+        result = dg.materialize(
+            [raw_leads, deduped_leads, scored_leads, *SPRINT_TARGET_CHECKS],
+            partition_key=key, resources=resources, instance=instance,
+        )
+        assert result.success
+        mats = {e.asset_key.to_user_string(): e.materialization.metadata
+                for e in result.get_asset_materialization_events()}
+        raw = mats["raw_leads"]
+        assert raw["new_leads"].value > 0 and raw["credits"].value == raw["bought"].value
+        assert raw["errors"].value == 0 and raw["slices_failed"].value == 0
+        assert mats["deduped_leads"]["distinct_people"].value == raw["new_leads"].value + raw["merged"].value - \
+            mats["deduped_leads"]["in_partition_duplicates"].value
+        assert mats["scored_leads"]["sprint_unique"].value == mats["scored_leads"]["dagster/row_count"].value
+        evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert evaluations["required_fields"].passed
+        assert evaluations["average_quality"].metadata["value"].value >= 75
+
+        # Re-materialising the partition adds nothing and buys nothing.
+        again = dg.materialize([raw_leads, deduped_leads, scored_leads], partition_key=key,
+                               resources=resources, instance=instance)
+        raw2 = [e.materialization for e in again.get_asset_materialization_events()
+                if e.asset_key == raw_leads.key][0].metadata
+        assert raw2["new_leads"].value == 0 and raw2["credits"].value == 0
+        assert raw2["pages_replayed"].value == raw["pages_fetched"].value
+
+
+def test_wrong_api_key_fails_the_run_without_retrying(sandbox, tmp_path):
+    resources = {
+        "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
+        "apollo": ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="wrong"),
+    }
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "apollo"),
+                                resources=resources, instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+        assert "APOLLO_API_KEY" in failure.step_failure_data.error.message
+        assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+
+
+def test_schedule_requests_each_enabled_source_for_its_hour():
+    ctx = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 27, 5, 5, tzinfo=dt.UTC))
+    requests = list(hourly_sprint_schedule(ctx))
+    assert [r.partition_key for r in requests] == ["2026-11-27-05:00|apollo"]
+    assert requests[0].run_key == "2026-11-27-05:00|apollo"
+    outside = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 12, 1, 5, 5, tzinfo=dt.UTC))
+    assert isinstance(hourly_sprint_schedule(outside), dg.SkipReason)
+    assert sprint_job.name == "lead_sprint"
+
