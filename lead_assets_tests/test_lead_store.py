@@ -118,8 +118,9 @@ def test_two_processes_starting_at_once_apply_the_schema_once(fresh_url):
     for t in threads:
         t.join()
     assert not errors
-    assert sorted(applied, key=len) == [[], [], [], [1]]
     store = LeadStore(fresh_url)
+    every_version = [m.version for m in migrations(store.dialect)]
+    assert sorted(applied, key=len) == [[], [], [], every_version]  # one starter applied them all
     assert count(store, "schema_version") == len(migrations(store.dialect))
     store.dispose()
 
