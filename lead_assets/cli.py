@@ -92,13 +92,29 @@ def cmd_demo(args) -> int:
 
     url = apply_sandbox_env()
     hours = _hours(None, args.hours)
-    print(f"lead-sprint demo: sandbox at {url}, {len(hours)} hour(s) of apollo, DAGSTER_HOME={_ensure_dagster_home()}")
+    print(f"lead-sprint demo: sandbox at {url}, {len(hours)} hour(s), DAGSTER_HOME={_ensure_dagster_home()}")
     started = time.monotonic()
     results = run_partitions(hours, ["apollo"])
+    drop = _drop_sales_navigator_export()
+    print(f"dropped a Sales Navigator-style lead list into {drop.parent} (imports never scrape LinkedIn)")
+    results += run_partitions(hours[-1:], ["sales_navigator"])
     print(f"\n{sum(ok for _, ok, _ in results)}/{len(results)} partitions succeeded in {time.monotonic() - started:.0f}s\n")
     _print_status(False)
     print("\nSee the runs and assets in the UI: make dev  (then open http://127.0.0.1:3000)")
     return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def _drop_sales_navigator_export() -> Path:
+    """Put the sandbox's lead-list export where the import folder setting points."""
+    from lead_assets.config.environment import env_or_default
+    from lead_assets.sandbox.population import Population
+    from lead_assets.sandbox.sales_navigator_export import export_csv
+
+    folder = Path(env_or_default("SALES_NAVIGATOR_IMPORT_DIR") or STATE_DIR / "imports" / "sales_navigator")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "sales_navigator_export.csv"
+    target.write_bytes(export_csv(Population.generate(7, 6000, None)))
+    return target
 
 
 def cmd_run(args) -> int:

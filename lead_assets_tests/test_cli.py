@@ -24,7 +24,7 @@ def test_demo_runs_partitions_through_dagster_then_status_reports_them(tmp_path)
     try:
         demo = _run(["demo", "--hours", "2"], tmp_path)
         assert demo.returncode == 0, demo.stderr[-2000:]
-        assert "2/2 partitions succeeded" in demo.stdout
+        assert "3/3 partitions succeeded" in demo.stdout  # 2 hours of Apollo + the lead-list import
         assert (tmp_path / "leads.db").exists()
         runs = list((tmp_path / "dagster_home").glob("history/runs/*.db"))
         assert runs, "the demo's runs must land in DAGSTER_HOME for the UI"

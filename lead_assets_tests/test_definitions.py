@@ -11,8 +11,8 @@ from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
 from lead_assets.defs.collection import raw_leads
 from lead_assets.defs.jobs import hourly_sprint_schedule, sprint_job
 from lead_assets.defs.leads import deduped_leads, scored_leads
-from lead_assets.defs.partitions import sprint_partition_key, sprint_partitions
-from lead_assets.defs.resources import ApolloResource, LeadStoreResource
+from lead_assets.defs.partitions import ENABLED_SOURCES, sprint_partition_key, sprint_partitions
+from lead_assets.defs.resources import ApolloResource, LeadStoreResource, SalesNavigatorImportResource
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 
 
@@ -39,7 +39,7 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
 
 def test_partition_keys_are_hour_then_source():
     keys = sprint_partitions.get_partition_keys()
-    assert len(keys) == 24
+    assert len(keys) == 24 * len(ENABLED_SOURCES)
     assert keys[0] == "2026-11-27-00:00|apollo"
 
 
@@ -47,6 +47,7 @@ def test_materialising_a_partition_stores_leads_and_runs_the_checks(sandbox, tmp
     resources = {
         "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
         "apollo": ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="sandbox-apollo-key"),
+        "sales_navigator": SalesNavigatorImportResource(import_dir=str(tmp_path / "imports")),
     }
     with dg.instance_for_test() as instance:
         key = sprint_partition_key("2026-11-27-00:00", "apollo")
@@ -80,6 +81,7 @@ def test_wrong_api_key_fails_the_run_without_retrying(sandbox, tmp_path):
     resources = {
         "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
         "apollo": ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="wrong"),
+        "sales_navigator": SalesNavigatorImportResource(import_dir=str(tmp_path / "imports")),
     }
     with dg.instance_for_test() as instance:
         result = dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "apollo"),
@@ -93,7 +95,7 @@ def test_wrong_api_key_fails_the_run_without_retrying(sandbox, tmp_path):
 def test_schedule_requests_each_enabled_source_for_its_hour():
     ctx = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 27, 5, 5, tzinfo=dt.UTC))
     requests = list(hourly_sprint_schedule(ctx))
-    assert [r.partition_key for r in requests] == ["2026-11-27-05:00|apollo"]
+    assert [r.partition_key for r in requests] == [f"2026-11-27-05:00|{s}" for s in ENABLED_SOURCES]
     assert requests[0].run_key == "2026-11-27-05:00|apollo"
     outside = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 12, 1, 5, 5, tzinfo=dt.UTC))
     assert isinstance(hourly_sprint_schedule(outside), dg.SkipReason)

@@ -18,6 +18,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "REDIS_URL": (None, "Dedup index. Unset (or unreachable): the database answers dedup lookups"),
     "APOLLO_BASE_URL": ("https://api.apollo.io", "Apollo API base URL (sandbox or any compatible endpoint)"),
     "APOLLO_API_KEY": (None, "Apollo master API key (sent as x-api-key)"),
+    "SALES_NAVIGATOR_IMPORT_DIR": (None, "Folder of lawfully held Sales Navigator lead lists (CSV) to import "
+                                   "(default .lead_sprint/imports/sales_navigator)"),
     "LEAD_SPRINT_SANDBOX": ("0", "1: start the built-in sandbox and point every vendor at it"),
     "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
     "LEAD_SPRINT_CONFIG": (None, "Path to an alternative sprint.yaml"),

@@ -1,15 +1,15 @@
 """The vendor-facing asset: one hour of one source, pulled, landed and stored as it arrives."""
 
-
 import time
 
 import dagster as dg
 
 from lead_assets.clients.errors import VendorAuthError
 from lead_assets.config.settings import sprint_config
+from lead_assets.core.titles import TitleMatcher
 from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, sprint_partitions
-from lead_assets.defs.resources import ApolloResource, LeadStoreResource
-from lead_assets.pipeline.apollo_collection import collect_hour
+from lead_assets.defs.resources import ApolloResource, LeadStoreResource, SalesNavigatorImportResource
+from lead_assets.pipeline import apollo_collection, sales_navigator_import
 from lead_assets.pipeline.partition_work import collection_context
 
 # Three attempts in all (the brief's retry budget), backing off exponentially with jitter.
@@ -25,15 +25,21 @@ VENDOR_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONE
     backfill_policy=ONE_RUN_PER_PARTITION,
     tags={"lead_sprint/vendor_facing": "true"},
 )
-def raw_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, apollo: ApolloResource):
+def raw_leads(
+    context: dg.AssetExecutionContext,
+    lead_store: LeadStoreResource,
+    apollo: ApolloResource,
+    sales_navigator: SalesNavigatorImportResource,
+):
     """Raw vendor pull for one hour x source partition.
 
-    Grain: one vendor response per row of `raw_landings` (search pages and paid
-    enrichments, stored verbatim before parsing), plus the people they contain, stored
-    into `leads` batch by batch as they arrive (deduped and scored with what is known).
-    The hour's work is its share of the search plan (see `pipeline/search_plan.py`),
-    plus any slice an earlier hour left unfinished. Vendor calls honour the rate windows
-    and retry at most 3 times; failed slices are recorded and taken over by a later hour.
+    Grain: one vendor response per row of `raw_landings` (search pages, paid
+    enrichments, imported files; stored verbatim before parsing), plus the people they
+    contain, stored into `leads` batch by batch as they arrive (deduped and scored with
+    what is known). Apollo: the hour's share of the search plan (`pipeline/search_plan.py`)
+    plus any slice an earlier hour left unfinished; calls honour the rate windows and
+    retry at most 3 times. Sales Navigator: the lead-list files that arrived in the import
+    folder (never scraped).
     """
     keys = context.partition_key.keys_by_dimension
     hour_key, source = keys["hour"], keys["source"]
@@ -42,27 +48,35 @@ def raw_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, 
     index = lead_store.dedup_index(logger=context.log)
     started = time.monotonic()
 
-    def progress(report) -> None:
-        rate = report.batch.records / max(time.monotonic() - started, 1e-6)
-        context.log.info(
-            f"{source} {hour_key}: {report.slices} slices, {report.people_seen} people seen, "
-            f"{report.batch.new_leads} new, {report.already_known} already known, "
-            f"{report.batch.quarantined} quarantined, {report.credits:.0f} credits, {rate:.0f} records/s"
+    if source == "sales_navigator":
+        report = sales_navigator_import.import_hour(
+            store, index, TitleMatcher.from_config(cfg), sales_navigator.path(), hour_key,
+            run_id=context.run.run_id, log=context.log,
         )
+        row_count = report.files
+    else:
+        def progress(report) -> None:
+            rate = report.batch.records / max(time.monotonic() - started, 1e-6)
+            context.log.info(
+                f"{source} {hour_key}: {report.slices} slices, {report.people_seen} people seen, "
+                f"{report.batch.new_leads} new, {report.already_known} already known, "
+                f"{report.batch.quarantined} quarantined, {report.credits:.0f} credits, {rate:.0f} records/s"
+            )
 
-    client = apollo.client(logger=context.log)
-    ctx = collection_context(cfg, store, index, client=client, run_id=context.run.run_id,
-                             log=context.log, on_batch=progress)
-    try:
-        report = collect_hour(ctx, hour_key)
-    except VendorAuthError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        ctx = collection_context(cfg, store, index, client=apollo.client(logger=context.log),
+                                 run_id=context.run.run_id, log=context.log, on_batch=progress)
+        try:
+            report = apollo_collection.collect_hour(ctx, hour_key)
+        except VendorAuthError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        row_count = report.pages_fetched + report.pages_replayed
+
     for err in report.errors:
         context.log.warning(err)
     meta = report.as_metadata()
-    meta.pop("partition_key")
+    meta.pop("partition_key", None)
     meta["dedup_mode"] = index.stats["mode"]
     meta["dedup_fallbacks"] = index.stats["fallbacks"]
     if report.errors:
         meta["error_details"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors[:50]))
-    return dg.MaterializeResult(metadata={"dagster/row_count": report.pages_fetched + report.pages_replayed, **meta})
+    return dg.MaterializeResult(metadata={"dagster/row_count": row_count, **meta})

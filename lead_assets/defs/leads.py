@@ -5,12 +5,16 @@ the landed raw data (never calling a vendor), so any partition can be rebuilt fo
 """
 
 
+from pathlib import Path
+
 import dagster as dg
 
 from lead_assets.config.settings import sprint_config
+from lead_assets.core.titles import TitleMatcher
 from lead_assets.defs.collection import raw_leads
 from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, sprint_partitions
 from lead_assets.defs.resources import LeadStoreResource
+from lead_assets.pipeline import sales_navigator_import
 from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.partition_work import collection_context, rescore_partition
 from lead_assets.store.metrics import sprint_metrics
@@ -27,10 +31,18 @@ def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResour
     call, so it also repairs a partition whose run died between landing and storing.
     """
     keys = context.partition_key.keys_by_dimension
-    hour_key = keys["hour"]
+    hour_key, source = keys["hour"], keys["source"]
+    cfg = sprint_config()
     store = lead_store.store()
     index = lead_store.dedup_index(logger=context.log)
-    report = collect_hour(collection_context(sprint_config(), store, index, client=None, log=context.log), hour_key)
+    if source == "sales_navigator":
+        imported = sales_navigator_import.import_hour(
+            store, index, TitleMatcher.from_config(cfg), Path("."), hour_key, replay_only=True, log=context.log
+        )
+        replayed, missing, quarantined = imported.files, 0, imported.batch.quarantined
+    else:
+        report = collect_hour(collection_context(cfg, store, index, client=None, log=context.log), hour_key)
+        replayed, missing, quarantined = report.pages_replayed, report.pages_missing, report.batch.quarantined
     counts = store.read_sql(
         "SELECT COUNT(*) AS records, COUNT(DISTINCT lead_id) AS people FROM lead_sources WHERE partition_key = :pk",
         {"pk": context.partition_key},
@@ -42,9 +54,9 @@ def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResour
             "records": records,
             "distinct_people": people,
             "in_partition_duplicates": records - people,
-            "replayed_pages": report.pages_replayed,
-            "pages_never_fetched": report.pages_missing,
-            "quarantined_on_replay": report.batch.quarantined,
+            "replayed_landings": replayed,
+            "pages_never_fetched": missing,
+            "quarantined_on_replay": quarantined,
         }
     )
 

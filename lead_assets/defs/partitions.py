@@ -9,8 +9,8 @@ import dagster as dg
 from lead_assets.config.settings import sprint_config
 from lead_assets.pipeline.search_plan import HOUR_KEY_FORMAT
 
-# Sources with a collector. ZoomInfo and Sales Navigator imports join when they are built.
-ENABLED_SOURCES: tuple[str, ...] = ("apollo",)
+# Sources with a collector (ZoomInfo joins when its collector lands).
+ENABLED_SOURCES: tuple[str, ...] = ("apollo", "sales_navigator")
 
 _cfg = sprint_config()
 _end = datetime.strptime(_cfg.start, HOUR_KEY_FORMAT) + timedelta(hours=_cfg.hours)
@@ -27,3 +27,10 @@ def sprint_partition_key(hour_key: str, source: str) -> dg.MultiPartitionKey:
 
 # One run per partition: vendor pulls fail and retry per hour x source, never as one huge run.
 ONE_RUN_PER_PARTITION = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+
+def hour_key_for(moment: datetime) -> str:
+    """The sprint hour a moment falls in, clamped to the sprint window."""
+    keys = hour_partitions.get_partition_keys()
+    key = moment.strftime("%Y-%m-%d-%H:00")
+    return min(max(key, keys[0]), keys[-1])

@@ -3,13 +3,14 @@
 
 import logging
 import os
+from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.config.environment import apply_sandbox_env, env_or_default
-from lead_assets.config.settings import default_database_url, sprint_config
+from lead_assets.config.settings import STATE_DIR, default_database_url, sprint_config
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 
@@ -60,6 +61,15 @@ class ApolloResource(dg.ConfigurableResource):
         )
 
 
+class SalesNavigatorImportResource(dg.ConfigurableResource):
+    """The folder where lawfully held Sales Navigator lead lists (CSV) are dropped for import."""
+
+    import_dir: str = ""
+
+    def path(self) -> Path:
+        return Path(self.import_dir or STATE_DIR / "imports" / "sales_navigator")
+
+
 def _env(name: str) -> str | dg.EnvVar:
     """EnvVar when the operator set it (the UI shows the name, never the value), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else (env_or_default(name) or "")
@@ -72,5 +82,6 @@ def resources() -> dg.Definitions:
         resources={
             "lead_store": LeadStoreResource(database_url=_env("LEADS_DATABASE_URL"), redis_url=_env("REDIS_URL")),
             "apollo": ApolloResource(base_url=_env("APOLLO_BASE_URL"), api_key=_env("APOLLO_API_KEY")),
+            "sales_navigator": SalesNavigatorImportResource(import_dir=_env("SALES_NAVIGATOR_IMPORT_DIR")),
         }
     )

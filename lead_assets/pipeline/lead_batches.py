@@ -34,6 +34,8 @@ class VendorRecord:
     payload: Any
     fields: dict[str, Any] | None
     problem: str | None = None
+    match_method: str | None = None  # how the caller matched it (e.g. "name_domain"), if not by key
+    extra_keys: tuple[str, ...] = ()  # alternate keys to register for the lead (e.g. a Sales Navigator URL)
 
 
 @dataclass
@@ -111,7 +113,7 @@ def resolve_lead_ids(keys: pd.DataFrame, known: dict[str, str]) -> tuple[dict[An
     best_known: dict[Any, tuple[int, str, str]] = {}  # group -> (rank, lead_id, kind)
     best_key: dict[Any, tuple[int, str]] = {}  # group -> (rank, key) to mint from
     for row, kind, key in zip(rows, kinds, ks, strict=True):
-        group, r = uf.find(row), rank[kind]
+        group, r = uf.find(row), rank.get(kind, len(rank))  # alternate keys rank last
         if group not in best_key or r < best_key[group][0]:
             best_key[group] = (r, key)
         lead = known.get(key)
@@ -171,6 +173,8 @@ def store_batch(
         raw = pd.DataFrame([f for _, f in good], columns=list(MAPPED_FIELDS))
         df = normalise_leads(raw, matcher)
         df["vendor_person_id"] = raw["vendor_person_id"].astype(object)
+        df["_match_hint"] = [rec.match_method for rec, _ in good]
+        df["_extra_keys"] = [rec.extra_keys for rec, _ in good]
         problems = identity_problem(df)
         for i in problems.index[problems != ""]:
             rec = good[i][0]
@@ -187,12 +191,19 @@ def store_batch(
 
 def _store_people(df, source, partition_key, store, index, matcher, now, outcome: BatchOutcome) -> None:
     keys = lead_keys(df, source)
+    extra = [(row, key) for row, row_keys in df["_extra_keys"].items() for key in row_keys]
+    if extra:
+        keys = pd.concat([keys, pd.DataFrame({"row": [r for r, _ in extra], "kind": "alternate",
+                                              "key": [k for _, k in extra]})], ignore_index=True)
     known = index.lookup(keys["key"].unique().tolist())
     lead_of_row, method_of_row = resolve_lead_ids(keys, known)
     df = df.assign(lead_id=df.index.map(lead_of_row), match_method=df.index.map(method_of_row))
+    hinted = df["_match_hint"].notna()
+    df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
 
     # The index is the arbiter: a concurrent run may have registered the same person first.
     primary = dict(zip(*keys.drop_duplicates("row")[["row", "key"]].to_dict("list").values(), strict=True))
+    # (lead_keys lists each row's keys in priority order first; alternate keys come after them)
     winners = index.register({k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)})
     df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
 

@@ -1,0 +1,34 @@
+"""Sensors: notice new Sales Navigator lead lists and request the run that imports them."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from lead_assets.defs.jobs import sprint_job
+from lead_assets.defs.partitions import hour_key_for, sprint_partition_key
+from lead_assets.defs.resources import SalesNavigatorImportResource
+from lead_assets.pipeline.sales_navigator_import import PATTERNS
+
+
+@dg.sensor(job=sprint_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def sales_navigator_files_sensor(context: dg.SensorEvaluationContext, sales_navigator: SalesNavigatorImportResource):
+    """A new or changed CSV in the import folder -> one run of the current hour's `sales_navigator` partition.
+
+    Cheap by design (a directory listing; no parsing): the run lands and imports the file.
+    The cursor remembers each file's size and modification time.
+    """
+    folder = sales_navigator.path()
+    if not folder.is_dir():
+        return dg.SkipReason(f"import folder {folder} does not exist")
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current = {p.name: f"{p.stat().st_size}-{int(p.stat().st_mtime)}"
+               for pattern in PATTERNS for p in folder.glob(pattern)}
+    new = {name: sig for name, sig in current.items() if seen.get(name) != sig}
+    if not new:
+        return dg.SkipReason("no new lead-list files")
+    hour = hour_key_for(datetime.now(UTC))
+    run_key = "sales_navigator:" + ",".join(f"{n}@{s}" for n, s in sorted(new.items()))
+    context.update_cursor(json.dumps(current))
+    return dg.RunRequest(run_key=run_key, partition_key=sprint_partition_key(hour, "sales_navigator"),
+                         tags={"lead_sprint/files": ",".join(sorted(new))[:200]})

@@ -1,0 +1,143 @@
+"""Import lawfully held Sales Navigator lead lists (CSV) dropped in a folder, as source `sales_navigator`.
+
+The project never scrapes LinkedIn (see docs/sales_navigator_import.md). An hour of this
+source imports the files that arrived and no earlier hour landed; each file is landed
+verbatim (`raw_landings`, kind `import`, keyed by name and content hash) before it is
+parsed, so re-running the hour replays exactly its files. A row that carries only a Sales
+Navigator URL keeps it as an alternate key and is matched to an existing lead by email,
+or by normalised name plus company domain; `lead_sources.match_method` says which.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from lead_assets.core.normalise import website_domain
+from lead_assets.core.sales_navigator_csv import match_key_name_domain, parse_export
+from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
+
+SOURCE = "sales_navigator"
+PATTERNS = ("*.csv", "*.CSV", "*.txt", "*.tsv")
+NO_MATCH_REASON = (
+    "only a Sales Navigator URL and no email: no existing lead matched by name and company domain"
+)
+
+
+@dataclass
+class ImportReport:
+    """What one hour of imports did."""
+
+    partition_key: str
+    files: int = 0
+    files_rejected: int = 0
+    files_replayed: int = 0
+    rows: int = 0
+    rows_rejected: int = 0
+    matched_by_name_domain: int = 0
+    errors: list[str] = field(default_factory=list)
+    batch: BatchOutcome = field(default_factory=BatchOutcome)
+
+    def as_metadata(self) -> dict:
+        return {
+            "files": self.files, "files_rejected": self.files_rejected, "files_replayed": self.files_replayed,
+            "rows": self.rows, "rows_rejected": self.rows_rejected,
+            "matched_by_name_domain": self.matched_by_name_domain, "records": self.batch.records,
+            "new_leads": self.batch.new_leads, "merged": self.batch.merged,
+            "quarantined": self.batch.quarantined, "errors": len(self.errors),
+        }
+
+
+def file_key(path: Path, data: bytes) -> str:
+    return f"{path.name}|sha256={hashlib.sha256(data).hexdigest()}"
+
+
+def import_hour(store, index, matcher, import_dir: Path, hour_key: str, *, run_id: str | None = None,
+                replay_only: bool = False, log: logging.Logger | None = None) -> ImportReport:
+    """Land the folder's new files under this hour, then store every file this hour owns."""
+    log = log or logging.getLogger("lead_sprint.sales_navigator")
+    partition_key = f"{hour_key}|{SOURCE}"
+    report = ImportReport(partition_key=partition_key)
+    if not replay_only and import_dir.is_dir():
+        landed = set(store.read_sql(
+            "SELECT request_key FROM raw_landings WHERE source = :s AND request_kind = 'import'", {"s": SOURCE}
+        )["request_key"])
+        for path in sorted(p for pattern in PATTERNS for p in import_dir.glob(pattern)):
+            data = path.read_bytes()
+            key = file_key(path, data)
+            if key not in landed:
+                # base64 keeps any bytes (UTF-16, cp1252, garbage) intact in a text column
+                store.land_raw(SOURCE, partition_key, "import", key, base64.b64encode(data).decode(), None, run_id)
+    for landing in store.landings(SOURCE, partition_key, "import"):
+        name = landing["request_key"].split("|", 1)[0]
+        report.files += 1
+        _import_file(store, index, matcher, name, base64.b64decode(landing["payload"]), partition_key, report, log)
+    return report
+
+
+def _import_file(store, index, matcher, name: str, data: bytes, partition_key: str, report: ImportReport, log):
+    result = parse_export(data, name)
+    if result.file_error:
+        report.files_rejected += 1
+        msg = f"{name}: file rejected, nothing imported: {result.file_error}"
+        report.errors.append(msg)
+        log.error(msg)
+        store.quarantine(pd.DataFrame([{"source": SOURCE, "partition_key": partition_key, "vendor_person_id": None,
+                                "reason": f"file {name} rejected: {result.file_error}",
+                                "payload": data[:4096].decode("utf-8", "replace")}]))
+        return
+    records: list[VendorRecord] = [
+        VendorRecord(payload={"file": name, "line": line, "row": raw}, fields=None,
+                     problem=f"{name} line {line}: {reason}")
+        for line, reason, raw in result.rejected_rows
+    ]
+    report.rows_rejected += len(result.rejected_rows)
+    by_name_domain = _leads_by_name_domain(store, [f for _, f in result.records])
+    for line, fields in result.records:
+        payload = {"file": name, "line": line, **fields}
+        alt = result.alternate_urls.get(line)
+        if alt is None:
+            records.append(VendorRecord(payload=payload, fields=fields))
+            continue
+        extra = (f"sn:{alt}",)
+        nd = match_key_name_domain(fields.get("full_name"), fields.get("company_website"))
+        lead = by_name_domain.get(nd) if nd else None
+        if lead is not None and not fields.get("email"):
+            report.matched_by_name_domain += 1
+            records.append(VendorRecord(payload=payload, fields={**fields, "linkedin_url": lead},
+                                        match_method="name_domain", extra_keys=extra))
+        elif fields.get("email"):
+            records.append(VendorRecord(payload=payload, fields=fields, extra_keys=extra))
+        else:
+            records.append(VendorRecord(payload=payload, fields=None, problem=f"{name} line {line}: {NO_MATCH_REASON}"))
+    report.rows += len(result.records) + len(result.rejected_rows)
+    if records:
+        outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=store, index=index,
+                              matcher=matcher, now=datetime.now(UTC))
+        report.batch.add(outcome)
+
+
+def _leads_by_name_domain(store, rows: list[dict]) -> dict[str, str]:
+    """name|domain -> canonical LinkedIn URL of stored leads at the rows' company domains."""
+    domains = sorted({d for r in rows if (d := website_domain(r.get("company_website")))})
+    if not domains:
+        return {}
+    found: dict[str, str] = {}
+    for i in range(0, len(domains), 500):
+        chunk = domains[i : i + 500]
+        params = {f"d{j}": d for j, d in enumerate(chunk)}
+        leads = store.read_sql(
+            "SELECT full_name, company_website, linkedin_url FROM leads WHERE linkedin_url IS NOT NULL "
+            f"AND company_website IN ({', '.join(':' + k for k in params)})", params)
+        for full, site, url in leads.itertuples(index=False):
+            key = match_key_name_domain(full, site)
+            if key:
+                found.setdefault(key, url)
+    return found
+

@@ -1,0 +1,115 @@
+"""Sales Navigator lead lists: landed, imported, matched by email or name + domain; the sensor asks for runs."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from lead_assets.config.settings import sprint_config
+from lead_assets.core.titles import TitleMatcher
+from lead_assets.core.vendor_records import apollo_person_record
+from lead_assets.defs.resources import SalesNavigatorImportResource
+from lead_assets.defs.sensors import sales_navigator_files_sensor
+from lead_assets.pipeline.lead_batches import VendorRecord, store_batch
+from lead_assets.pipeline.sales_navigator_import import NO_MATCH_REASON, import_hour
+from lead_assets.store.dedup_index import DedupIndex
+
+MATCHER = TitleMatcher.from_config(sprint_config())
+HOUR = "2026-11-27-03:00"
+
+CSV = (
+    "\ufeffFirst Name,Last Name,Title,Company,Company Domain,Location,Email,Profile URL\n"
+    "Jane,Doe,PPC Manager,Acme,acme.com,\"Austin, Texas, United States\",,"
+    "\"https://www.linkedin.com/sales/lead/ACwAAA1,NAME_SEARCH,1\"\n"
+    "Raj,Patel,Media Buyer,Beta,beta.io,\"Miami, Florida, United States\",raj@beta.io,"
+    "\"https://www.linkedin.com/sales/lead/ACwAAA2,NAME_SEARCH,2\"\n"
+    "Nobody,Known,Media Buyer,Gamma,gamma.co,\"Miami, Florida, United States\",,"
+    "\"https://www.linkedin.com/sales/lead/ACwAAA3,NAME_SEARCH,3\"\n"
+    "Ann,Lee,Paid Media Manager,Delta,delta.com,\"Denver, Colorado, United States\",,"
+    "https://uk.linkedin.com/in/Ann-Lee-9/\n"
+    "broken,row\n"
+).encode()
+
+
+def seed_apollo(store, index):
+    people = [
+        {"id": "a1", "name": "Jane Doe", "first_name": "Jane", "last_name": "Doe",
+         "linkedin_url": "https://linkedin.com/in/jane-doe-1", "title": "PPC Manager", "city": "Austin",
+         "state": "TX", "country": "United States", "organization": {"name": "Acme", "primary_domain": "acme.com"}},
+    ]
+    store_batch([VendorRecord(p, *apollo_person_record(p)) for p in people], source="apollo",
+                partition_key="2026-11-27-00:00|apollo", store=store, index=index, matcher=MATCHER)
+
+
+def test_import_matches_lands_and_quarantines_with_reasons(store, tmp_path):
+    index = DedupIndex(store, None)
+    seed_apollo(store, index)
+    (tmp_path / "leads.csv").write_bytes(CSV)
+    report = import_hour(store, index, MATCHER, tmp_path, HOUR)
+    assert (report.files, report.rows, report.rows_rejected) == (1, 5, 1)
+    assert report.matched_by_name_domain == 1
+
+    sources = store.read_sql("SELECT vendor_person_id, lead_id, match_method FROM lead_sources "
+                             "WHERE source = 'sales_navigator'")
+    methods = dict(zip(sources["vendor_person_id"], sources["match_method"], strict=True))
+    jane = store.read_leads("full_name = 'Jane Doe'")
+    assert len(jane) == 1  # the Sales Navigator row became a second source of the Apollo lead
+    assert methods["ACwAAA1"] == "name_domain"
+    assert set(store.sources_for(jane["lead_id"].tolist())["source"]) == {"apollo", "sales_navigator"}
+    assert methods["ACwAAA2"] == "new"  # email identifies Raj; no public URL needed
+    assert store.read_leads("email = 'raj@beta.io'")["linkedin_url"].isna().all()
+    assert store.read_leads("full_name = 'Ann Lee'")["linkedin_url"].tolist() == [
+        "https://www.linkedin.com/in/ann-lee-9"]
+
+    reasons = store.read_sql("SELECT reason FROM quarantine ORDER BY reason")["reason"].tolist()
+    assert any(NO_MATCH_REASON in r and "line 4" in r for r in reasons)  # Nobody Known
+    assert any("line 6" in r and "field_count" in r for r in reasons)
+
+    # Re-running the hour replays the same landed file: nothing new, nothing lost.
+    leads_before = len(store.read_leads())
+    again = import_hour(store, index, MATCHER, tmp_path, HOUR)
+    assert again.files == 1 and again.batch.new_leads == 0
+    assert len(store.read_leads()) == leads_before
+    # A later hour does not import the file again.
+    later = import_hour(store, index, MATCHER, tmp_path, "2026-11-27-04:00")
+    assert later.files == 0
+
+
+def test_a_malformed_file_is_reported_not_half_imported(store, tmp_path):
+    (tmp_path / "bad.csv").write_bytes(b"Nom,Adresse\nJane,x\n")
+    (tmp_path / "good.csv").write_bytes(CSV)
+    report = import_hour(store, DedupIndex(store, None), MATCHER, tmp_path, HOUR)
+    assert report.files == 2 and report.files_rejected == 1
+    assert any("bad.csv" in e for e in report.errors)
+    rejected = store.read_sql("SELECT reason FROM quarantine WHERE reason LIKE 'file bad.csv rejected%'")
+    assert len(rejected) == 1
+    assert report.batch.new_leads >= 2  # the good file still went in
+
+
+def test_sensor_requests_one_run_per_new_or_changed_file(tmp_path):
+    resource = SalesNavigatorImportResource(import_dir=str(tmp_path))
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance, resources={"sales_navigator": resource})
+        assert isinstance(sales_navigator_files_sensor(ctx), dg.SkipReason)
+        (tmp_path / "a.csv").write_bytes(CSV)
+        ctx = dg.build_sensor_context(instance=instance, resources={"sales_navigator": resource})
+        request = sales_navigator_files_sensor(ctx)
+        assert isinstance(request, dg.RunRequest)
+        assert request.partition_key.endswith("|sales_navigator")
+        cursor = ctx.cursor
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"sales_navigator": resource})
+        assert isinstance(sales_navigator_files_sensor(ctx), dg.SkipReason)
+        (tmp_path / "a.csv").write_bytes(CSV + b"Zed,Ray,PPC Manager,Z,z.com,,z@z.com,\n")
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"sales_navigator": resource})
+        assert isinstance(sales_navigator_files_sensor(ctx), dg.RunRequest)
+
+
+def test_landing_keeps_any_bytes_verbatim(store, tmp_path):
+    weird = "Name,Email\nJosé Núñez,jose@acme.com\n".encode("utf-16")
+    (tmp_path / "utf16.csv").write_bytes(weird)
+    import_hour(store, DedupIndex(store, None), MATCHER, tmp_path, HOUR)
+    landing = store.landings("sales_navigator", f"{HOUR}|sales_navigator", "import")[0]
+    import base64
+
+    assert base64.b64decode(landing["payload"]) == weird
+    assert pd.Series(store.read_leads()["full_name"]).tolist() == ["José Núñez"]
