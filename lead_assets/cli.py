@@ -63,6 +63,20 @@ def run_partitions(hours: list[str], sources: list[str], *, log=print) -> list[t
     return results
 
 
+def run_final_report() -> str | None:
+    """Materialise `final_report` through Dagster (so the UI has it); returns the HTML path."""
+    import dagster as dg
+
+    _ensure_dagster_home()
+    job = _load_definitions().resolve_job_def("final_report_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+    if not result.success:
+        return None
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    return meta["html_report"].value
+
+
 def _hours(start: str | None, count: int) -> list[str]:
     from lead_assets.config.settings import sprint_config
     from lead_assets.pipeline.search_plan import hour_keys
@@ -100,6 +114,8 @@ def cmd_demo(args) -> int:
     results += run_partitions(hours[-1:], ["sales_navigator"])
     print(f"\n{sum(ok for _, ok, _ in results)}/{len(results)} partitions succeeded in {time.monotonic() - started:.0f}s\n")
     _print_status(False)
+    path = run_final_report()
+    print(f"\nfinal report: {path}" if path else "\nfinal report: FAILED (see the run in the UI)")
     print("\nSee the runs and assets in the UI: make dev  (then open http://127.0.0.1:3000)")
     return 0 if all(ok for _, ok, _ in results) else 1
 
@@ -137,6 +153,38 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """Render the hourly (or final) report from what is recorded, send it where alerts go, print the path."""
+    from datetime import UTC, datetime
+
+    from lead_assets.clients.notify import Notifier
+    from lead_assets.config.environment import apply_sandbox_env
+    from lead_assets.config.settings import sprint_config
+    from lead_assets.reports.render import render_final, render_hourly
+    from lead_assets.store.lead_store import LeadStore
+
+    apply_sandbox_env()
+    store = LeadStore()
+    store.ensure_schema()
+    cfg = sprint_config()
+    out = STATE_DIR / "reports"
+    if args.final:
+        report = render_final(store, cfg, out)
+        report.send(Notifier.from_env())
+        print(report.html_path)
+    else:
+        now = datetime.now(UTC)
+        report = render_hourly(store, cfg, now)
+        folder = out / "hourly"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{now:%Y-%m-%dT%H%M}.md"
+        path.write_text(report.text)
+        (folder / f"{now:%Y-%m-%dT%H%M}.png").write_bytes(report.png)
+        report.send(Notifier.from_env())
+        print(path)
+    return 0
+
+
 def cmd_sandbox(args) -> int:
     from lead_assets.config.environment import SANDBOX_STATE_FILE
     from lead_assets.sandbox.launcher import ensure_sandbox, stop_sandbox
@@ -163,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="print the sprint's numbers")
     status.add_argument("--json", action="store_true", help="machine-readable, stable keys")
     status.set_defaults(func=cmd_status)
+    report = sub.add_parser("report", help="render the hourly (or --final) report, send it, print its path")
+    report.add_argument("--final", action="store_true", help="the final report (HTML + Markdown)")
+    report.set_defaults(func=cmd_report)
     sandbox = sub.add_parser("sandbox", help="start (or print the URL of) / stop the shared sandbox")
     sandbox.add_argument("action", choices=["start", "stop"])
     sandbox.set_defaults(func=cmd_sandbox)

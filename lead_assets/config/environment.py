@@ -20,6 +20,12 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "APOLLO_API_KEY": (None, "Apollo master API key (sent as x-api-key)"),
     "SALES_NAVIGATOR_IMPORT_DIR": (None, "Folder of lawfully held Sales Navigator lead lists (CSV) to import "
                                    "(default .lead_sprint/imports/sales_navigator)"),
+    "SLACK_BOT_TOKEN": (None, "Slack bot token (chat:write, files:write); unset: alerts go to the log"),
+    "SLACK_CHANNEL": (None, "Slack channel (id preferred) for alerts and reports"),
+    "SLACK_BASE_URL": ("https://slack.com", "Slack Web API base (the client appends /api/)"),
+    "SMTP_URL": (None, "smtp://user:pass@host:587 or smtps://...; with ALERT_EMAIL_TO, alerts also go by email"),
+    "ALERT_EMAIL_TO": (None, "Comma-separated recipients of alert and report emails"),
+    "ALERT_EMAIL_FROM": (None, "Sender address of alert emails"),
     "LEAD_SPRINT_SANDBOX": ("0", "1: start the built-in sandbox and point every vendor at it"),
     "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
     "LEAD_SPRINT_CONFIG": (None, "Path to an alternative sprint.yaml"),
@@ -27,9 +33,13 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "DAGSTER_HOME": (None, "Dagster instance directory (make demo/dev use .lead_sprint/dagster_home)"),
 }
 
-SANDBOX_DEFAULTS = {"APOLLO_API_KEY": "sandbox-apollo-key"}
+SANDBOX_DEFAULTS = {
+    "APOLLO_API_KEY": "sandbox-apollo-key",
+    "SLACK_BOT_TOKEN": "xoxb-sandbox-token",
+    "SLACK_CHANNEL": "lead-sprint",
+}
 # Each vendor lives under its own prefix on the sandbox; the client appends the vendor's real paths.
-SANDBOX_BASE_URL_VARS = {"APOLLO_BASE_URL": "/apollo"}
+SANDBOX_BASE_URL_VARS = {"APOLLO_BASE_URL": "/apollo", "SLACK_BASE_URL": "/slack"}
 
 
 def sandbox_enabled() -> bool:

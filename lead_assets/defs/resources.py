@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from lead_assets.clients.apollo import ApolloClient
+from lead_assets.clients.notify import Notifier
 from lead_assets.config.environment import apply_sandbox_env, env_or_default
 from lead_assets.config.settings import STATE_DIR, default_database_url, sprint_config
 from lead_assets.store.dedup_index import DedupIndex
@@ -70,6 +71,25 @@ class SalesNavigatorImportResource(dg.ConfigurableResource):
         return Path(self.import_dir or STATE_DIR / "imports" / "sales_navigator")
 
 
+class NotifierResource(dg.ConfigurableResource):
+    """Where alerts and reports go: Slack and/or email when configured, always the log."""
+
+    slack_bot_token: str = ""
+    slack_channel: str = ""
+    slack_base_url: str = ""
+    smtp_url: str = ""
+    alert_email_to: str = ""
+    alert_email_from: str = ""
+
+    def notifier(self, logger: logging.Logger | None = None) -> Notifier:
+        env = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token, "SLACK_CHANNEL": self.slack_channel,
+            "SLACK_BASE_URL": self.slack_base_url, "SMTP_URL": self.smtp_url,
+            "ALERT_EMAIL_TO": self.alert_email_to, "ALERT_EMAIL_FROM": self.alert_email_from,
+        }
+        return Notifier.from_env(env, **({"logger": logger} if logger else {}))
+
+
 def _env(name: str) -> str | dg.EnvVar:
     """EnvVar when the operator set it (the UI shows the name, never the value), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else (env_or_default(name) or "")
@@ -83,5 +103,10 @@ def resources() -> dg.Definitions:
             "lead_store": LeadStoreResource(database_url=_env("LEADS_DATABASE_URL"), redis_url=_env("REDIS_URL")),
             "apollo": ApolloResource(base_url=_env("APOLLO_BASE_URL"), api_key=_env("APOLLO_API_KEY")),
             "sales_navigator": SalesNavigatorImportResource(import_dir=_env("SALES_NAVIGATOR_IMPORT_DIR")),
+            "notifier": NotifierResource(
+                slack_bot_token=_env("SLACK_BOT_TOKEN"), slack_channel=_env("SLACK_CHANNEL"),
+                slack_base_url=_env("SLACK_BASE_URL"), smtp_url=_env("SMTP_URL"),
+                alert_email_to=_env("ALERT_EMAIL_TO"), alert_email_from=_env("ALERT_EMAIL_FROM"),
+            ),
         }
     )

@@ -1,0 +1,84 @@
+"""Reports: the hourly one (a schedule) and the final one (when collection completes)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from lead_assets.config.settings import STATE_DIR, sprint_config
+from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.partitions import sprint_partitions
+from lead_assets.defs.resources import LeadStoreResource, NotifierResource
+from lead_assets.reports.render import render_final, render_hourly
+
+REPORTS_DIR = STATE_DIR / "reports"
+
+
+def _delivery(results: dict) -> dict:
+    flat = {}
+    for channel, result in (results or {}).items():
+        items = result if isinstance(result, list) else [result]
+        flat[f"delivered_{channel}"] = all(getattr(r, "ok", False) for r in items)
+    return flat
+
+
+@dg.asset(group_name="monitoring", kinds={"python", "slack"})
+def hourly_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
+    """The hourly report: progress, rate, errors by vendor, quality, spend and projected finish.
+
+    Grain: one report per materialisation (Markdown + progress chart under
+    `.lead_sprint/reports/hourly/`), posted to Slack/email when configured, else logged.
+    """
+    now = datetime.now(UTC)
+    report = render_hourly(lead_store.store(), sprint_config(), now)
+    folder = REPORTS_DIR / "hourly"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = now.strftime("%Y-%m-%dT%H%M")
+    (folder / f"{stem}.md").write_text(report.text)
+    (folder / f"{stem}.png").write_bytes(report.png)
+    delivered = report.send(notifier.notifier(logger=context.log))
+    return dg.MaterializeResult(metadata={
+        "report": dg.MetadataValue.md(report.text),
+        "path": dg.MetadataValue.path(str(folder / f"{stem}.md")),
+        **_delivery(delivered),
+    })
+
+
+@dg.asset(group_name="monitoring", kinds={"python", "html"})
+def final_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
+    """The sprint's final report: every target, coverage, CRM outcome, cost by source, recommendations.
+
+    Grain: one self-contained HTML file (charts embedded) and its Markdown twin under
+    `.lead_sprint/reports/`, posted to Slack/email when configured.
+    """
+    report = render_final(lead_store.store(), sprint_config(), REPORTS_DIR)
+    delivered = report.send(notifier.notifier(logger=context.log))
+    numbers = {k: v for k, v in report.summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return dg.MaterializeResult(metadata={
+        "html_report": dg.MetadataValue.path(str(report.html_path)),
+        "markdown_report": dg.MetadataValue.path(str(report.md_path)),
+        "recommendations": dg.MetadataValue.md("\n".join(f"- {r.text}" for r in report.recommendations) or "none"),
+        **numbers,
+        **_delivery(delivered),
+    })
+
+
+hourly_report_job = dg.define_asset_job("hourly_report_job", selection=[hourly_report])
+final_report_job = dg.define_asset_job("final_report_job", selection=[final_report])
+
+hourly_report_schedule = dg.ScheduleDefinition(
+    name="hourly_report_schedule", job=hourly_report_job, cron_schedule="10 * * * *", execution_timezone="UTC",
+    description="Ten past each hour: the hourly report to Slack/email (switch on for the sprint).",
+)
+
+
+@dg.sensor(job=final_report_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
+def final_report_sensor(context: dg.SensorEvaluationContext):
+    """Once every hour x source partition of `raw_leads` is collected, request the final report (once)."""
+    if context.cursor == "sent":
+        return dg.SkipReason("the final report was already requested")
+    done = context.instance.get_materialized_partitions(raw_leads.key)
+    missing = set(sprint_partitions.get_partition_keys()) - set(done)
+    if missing:
+        return dg.SkipReason(f"collection not complete: {len(missing)} partitions to go")
+    context.update_cursor("sent")
+    return dg.RunRequest(run_key="final-report")
