@@ -27,12 +27,14 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
 
     d = defs()
     keys = {k.to_user_string() for k in d.resolve_all_asset_keys()}
-    assert keys == {"raw_leads", "deduped_leads", "scored_leads"}
+    assert {"raw_leads", "deduped_leads", "scored_leads", "sprint_progress", "hourly_report", "final_report"} <= keys
     checks = {k.name for k in d.resolve_asset_graph().asset_check_keys}
     assert checks == {"required_fields", "average_quality", "email_availability", "company_completeness",
                       "duplicate_rate", "validation_rate"}
     assert d.resolve_job_def("lead_sprint").partitions_def == sprint_partitions
-    assert d.resolve_schedule_def("hourly_sprint_schedule")
+    assert d.resolve_schedule_def("hourly_sprint_schedule") and d.resolve_schedule_def("hourly_report_schedule")
+    for sensor in ("sales_navigator_files_sensor", "sprint_alerts_sensor", "final_report_sensor"):
+        assert d.resolve_sensor_def(sensor)
     for asset in (raw_leads, deduped_leads, scored_leads):
         assert asset.descriptions_by_key[asset.key], f"{asset.key} needs a docstring for the UI"
 
