@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from lead_assets.config.settings import STATE_DIR
+from lead_assets.maintenance_cli import add_maintenance_commands
 
 DEMO_DAGSTER_HOME = STATE_DIR / "dagster_home"
 LOCAL_INSTANCE_YAML = Path(__file__).resolve().parent / "config" / "dagster_local.yaml"
@@ -214,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="render the hourly (or --final) report, send it, print its path")
     report.add_argument("--final", action="store_true", help="the final report (HTML + Markdown)")
     report.set_defaults(func=cmd_report)
+    add_maintenance_commands(sub)
     sandbox = sub.add_parser("sandbox", help="start (or print the URL of) / stop the shared sandbox")
     sandbox.add_argument("action", choices=["start", "stop"])
     sandbox.set_defaults(func=cmd_sandbox)
