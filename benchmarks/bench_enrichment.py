@@ -39,7 +39,7 @@ from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.enrichment import clients_from_env, enrich_leads
 from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
-from lead_assets.sandbox import SandboxConfig, server, start_sandbox
+from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 
@@ -105,7 +105,6 @@ def main() -> None:
     args = parser.parse_args()
 
     # Prompt keep-alive answers from the sandbox (a fix requested in server.py).
-    server._Handler.disable_nagle_algorithm = True
     sprint, config = sprint_config(), load_enrichment_config()
     prices = {"hunter": sprint.prices_usd["hunter_credit"], "neverbounce": sprint.prices_usd["neverbounce_verification"],
               "clearbit": sprint.prices_usd["clearbit_lookup"]}

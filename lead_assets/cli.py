@@ -92,13 +92,22 @@ def _hours(start: str | None, count: int) -> list[str]:
 
 def _print_status(as_json: bool) -> None:
     from lead_assets.config.settings import sprint_config
+    from lead_assets.core.crm_config import load_crm_config
+    from lead_assets.pipeline.crm_sync import crm_status
     from lead_assets.status import format_status, sprint_status
     from lead_assets.store.lead_store import LeadStore
 
     store = LeadStore()
     store.ensure_schema()
     s = sprint_status(store, sprint_config())
-    print(json.dumps(s, indent=2, default=str) if as_json else format_status(s))
+    s["crm"] = crm_status(store, load_crm_config())
+    if as_json:
+        print(json.dumps(s, indent=2, default=str))
+        return
+    print(format_status(s))
+    crm = s["crm"]
+    states = ", ".join(f"{n:,} {k}" for k, n in sorted(crm.get("states", {}).items())) or "nothing yet"
+    print(f"{'crm'.ljust(16)}  {crm['message'] if not crm['enabled'] else crm['target'] + ': ' + states}")
 
 
 def cmd_demo(args) -> int:
@@ -113,7 +122,9 @@ def cmd_demo(args) -> int:
     drop = _drop_sales_navigator_export()
     print(f"dropped a Sales Navigator-style lead list into {drop.parent} (imports never scrape LinkedIn)")
     results += run_partitions(hours[-1:], ["sales_navigator"])
-    print(f"\n{sum(ok for _, ok, _ in results)}/{len(results)} partitions succeeded in {time.monotonic() - started:.0f}s\n")
+    cmd_crm_setup(None)
+    results.append(("crm_exports", run_crm_export() is not False, 0.0))
+    print(f"\n{sum(ok for _, ok, _ in results)}/{len(results)} runs succeeded in {time.monotonic() - started:.0f}s\n")
     _print_status(False)
     path = run_final_report()
     print(f"\nfinal report: {path}" if path else "\nfinal report: FAILED (see the run in the UI)")
@@ -145,8 +156,50 @@ def cmd_run(args) -> int:
 
     apply_sandbox_env()
     results = run_partitions(_hours(args.start, args.hours), sources)
+    crm_ok = run_crm_export()
     _print_status(False)
-    return 0 if all(ok for _, ok, _ in results) else 1
+    return 0 if all(ok for _, ok, _ in results) and crm_ok is not False else 1
+
+
+def run_crm_export() -> bool | None:
+    """Materialise `crm_exports` through Dagster when a CRM is configured; None when none is."""
+    import dagster as dg
+
+    from lead_assets.core.crm_config import load_crm_config
+
+    if load_crm_config().target is None:
+        print("CRM_TARGET is unset: no CRM sync")
+        return None
+    _ensure_dagster_home()
+    job = _load_definitions().resolve_job_def("crm_export_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+    print(f"  crm export: {'ok' if result.success else 'FAILED (see the run in the UI)'}")
+    return result.success
+
+
+def cmd_sync(args) -> int:
+    from lead_assets.config.environment import apply_sandbox_env
+
+    apply_sandbox_env()
+    ok = run_crm_export()
+    _print_status(False)
+    return 0 if ok is not False else 1
+
+
+def cmd_crm_setup(args) -> int:
+    """Create the custom properties the mapping needs (HubSpot), then show the validated mapping."""
+    from lead_assets.config.environment import apply_sandbox_env
+    from lead_assets.core.crm_config import load_crm_config
+    from lead_assets.pipeline.crm_sync import build_crm_client, crm_setup
+
+    apply_sandbox_env()
+    config = load_crm_config()
+    if config.target is None:
+        raise SystemExit("CRM_TARGET is unset: set it to hubspot or salesforce first")
+    report = crm_setup(config.target, build_crm_client(config), config)
+    print(report.format())
+    return 0
 
 
 def cmd_status(args) -> int:
@@ -202,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lead-sprint", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run a compressed sprint against the built-in sandbox")
-    demo.add_argument("--hours", type=int, default=24, help="hours of the sprint to run (default 24)")
+    demo.add_argument("--hours", type=int, default=6, help="hours of the sprint to run (default 6; 24 = all)")
     demo.set_defaults(func=cmd_demo)
     run = sub.add_parser("run", help="run sprint partitions against the configured vendors")
     run.add_argument("--start", help="first hour partition, e.g. 2026-11-27-00:00 (default: sprint start)")
@@ -215,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="render the hourly (or --final) report, send it, print its path")
     report.add_argument("--final", action="store_true", help="the final report (HTML + Markdown)")
     report.set_defaults(func=cmd_report)
+    sync = sub.add_parser("sync", help="run the CRM export alone (CRM_TARGET)")
+    sync.set_defaults(func=cmd_sync)
+    crm = sub.add_parser("crm", help="CRM helpers")
+    crm.add_argument("action", choices=["setup"], help="setup: create missing custom properties, show the mapping")
+    crm.set_defaults(func=cmd_crm_setup)
     add_maintenance_commands(sub)
     sandbox = sub.add_parser("sandbox", help="start (or print the URL of) / stop the shared sandbox")
     sandbox.add_argument("action", choices=["start", "stop"])

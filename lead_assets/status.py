@@ -14,7 +14,7 @@ from lead_assets.store.metrics import sprint_metrics
 STATUS_KEYS = (
     "collected", "unique", "duplicates", "duplicate_rate", "quarantined", "avg_quality_score",
     "email_availability", "company_completeness", "validation_rate", "required_fields_rate", "qualified",
-    "needs_enrichment", "credits", "vendor_calls", "vendor_call_errors", "error_rate", "rate_per_hour",
+    "needs_enrichment", "credits", "spend_usd", "cost_per_qualified_lead", "vendor_calls", "vendor_call_errors", "error_rate", "rate_per_hour",
     "first_collected_at", "last_collected_at",
 )
 
@@ -35,7 +35,10 @@ def sprint_status(store, cfg: SprintConfig, now: datetime | None = None) -> dict
     elif rate:
         now = now or datetime.now(UTC)
         status["projected_finish_at"] = (now + timedelta(hours=remaining / rate)).isoformat(timespec="seconds")
+    status["budget_usd"] = t.budget_usd
+    status["budget_used_pct"] = round(100.0 * (m.get("spend_usd") or 0) / t.budget_usd, 2) if t.budget_usd else None
     status["targets"] = {
+        "max_cost_per_qualified_lead": t.max_cost_per_qualified_lead,
         "avg_quality_score": t.avg_quality_score,
         "email_availability": t.email_availability,
         "company_completeness": t.company_completeness,
@@ -64,7 +67,9 @@ def format_status(s: dict[str, Any]) -> str:
         ("company complete", f"{_pct(s['company_completeness'])}  (target {_pct(t['company_completeness'])})"),
         ("validation rate", f"{_pct(s['validation_rate'])}  (target {_pct(t['validation_rate'])})"),
         ("qualified", f"{s['qualified']:,}"),
-        ("credits", f"{num(s['credits'], '{:,.0f}')}"),
+        ("spend", f"${s['spend_usd'] or 0:,.2f} of ${s['budget_usd']:,.0f} budget  ({s['budget_used_pct'] or 0:.1f} %)"),
+        ("cost / qualified", f"{num(s['cost_per_qualified_lead'], '${:,.3f}')}  "
+                             f"(max ${t['max_cost_per_qualified_lead']:.2f})"),
         ("vendor calls", f"{s['vendor_calls']:,}  ({s['vendor_call_errors']:,} failed, {_pct(s['error_rate'])})"),
         ("rate", f"{num(s['rate_per_hour'], '{:,.0f}')} leads/hour"),
         ("projected finish", s["projected_finish_at"] or "none yet"),

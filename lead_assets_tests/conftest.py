@@ -28,6 +28,10 @@ STORE_TABLES = (
     "quarantine",
     "search_slices",
     "vendor_calls",
+    "enrichment_ledger",
+    "field_provenance",
+    "cost_ledger",
+    "crm_sync_state",
 )
 
 

@@ -9,10 +9,18 @@ import pytest
 
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
 from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.crm import crm_exports, qualified_leads_accounted_for
+from lead_assets.defs.enrichment import enriched_leads
 from lead_assets.defs.jobs import hourly_sprint_schedule, sprint_job
 from lead_assets.defs.leads import deduped_leads, scored_leads
 from lead_assets.defs.partitions import ENABLED_SOURCES, sprint_partition_key, sprint_partitions
-from lead_assets.defs.resources import ApolloResource, LeadStoreResource, SalesNavigatorImportResource
+from lead_assets.defs.resources import (
+    ApolloResource,
+    CrmResource,
+    EnrichmentResource,
+    LeadStoreResource,
+    SalesNavigatorImportResource,
+)
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 
 
@@ -27,15 +35,16 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
 
     d = defs()
     keys = {k.to_user_string() for k in d.resolve_all_asset_keys()}
-    assert {"raw_leads", "deduped_leads", "scored_leads", "sprint_progress", "hourly_report", "final_report"} <= keys
+    assert {"raw_leads", "deduped_leads", "enriched_leads", "scored_leads", "crm_exports", "sprint_progress",
+            "hourly_report", "final_report", "lead_store_backup"} <= keys
     checks = {k.name for k in d.resolve_asset_graph().asset_check_keys}
     assert checks == {"required_fields", "average_quality", "email_availability", "company_completeness",
-                      "duplicate_rate", "validation_rate"}
+                      "duplicate_rate", "validation_rate", "cost_per_qualified_lead", "qualified_leads_accounted_for"}
     assert d.resolve_job_def("lead_sprint").partitions_def == sprint_partitions
     assert d.resolve_schedule_def("hourly_sprint_schedule") and d.resolve_schedule_def("hourly_report_schedule")
-    for sensor in ("sales_navigator_files_sensor", "sprint_alerts_sensor", "final_report_sensor"):
+    for sensor in ("sales_navigator_files_sensor", "sprint_alerts_sensor", "final_report_sensor", "crm_export_sensor"):
         assert d.resolve_sensor_def(sensor)
-    for asset in (raw_leads, deduped_leads, scored_leads):
+    for asset in (raw_leads, deduped_leads, enriched_leads, scored_leads, crm_exports):
         assert asset.descriptions_by_key[asset.key], f"{asset.key} needs a docstring for the UI"
 
 
@@ -50,11 +59,21 @@ def test_materialising_a_partition_stores_leads_and_runs_the_checks(sandbox, tmp
         "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
         "apollo": ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="sandbox-apollo-key"),
         "sales_navigator": SalesNavigatorImportResource(import_dir=str(tmp_path / "imports")),
+        "enrichment": EnrichmentResource(
+            hunter_base_url=f"{sandbox.base_url}/hunter", hunter_api_key="sandbox-hunter-key",
+            neverbounce_base_url=f"{sandbox.base_url}/neverbounce",
+            neverbounce_api_key="secret_sandbox-neverbounce-key",
+            clearbit_base_url=f"{sandbox.base_url}/clearbit", clearbit_api_key="sk_sandbox-clearbit-key",
+        ),
+        "crm": CrmResource(crm_target="hubspot", hubspot_base_url=f"{sandbox.base_url}/hubspot",
+                           hubspot_access_token="sandbox-hubspot-token"),
     }
+    _crm_setup(resources["crm"])
     with dg.instance_for_test() as instance:
         key = sprint_partition_key("2026-11-27-00:00", "apollo")
         result = dg.materialize(
-            [raw_leads, deduped_leads, scored_leads, *SPRINT_TARGET_CHECKS],
+            [raw_leads, deduped_leads, enriched_leads, scored_leads, crm_exports, *SPRINT_TARGET_CHECKS,
+             qualified_leads_accounted_for],
             partition_key=key, resources=resources, instance=instance,
         )
         assert result.success
@@ -69,14 +88,25 @@ def test_materialising_a_partition_stores_leads_and_runs_the_checks(sandbox, tmp
         evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert evaluations["required_fields"].passed
         assert evaluations["average_quality"].metadata["value"].value >= 75
+        assert evaluations["cost_per_qualified_lead"].passed
+        enriched = mats["enriched_leads"]
+        assert enriched["spend_usd"].value > 0 and enriched["errors"].value == 0
+        # the CRM holds every qualified lead, or says why not
+        assert evaluations["qualified_leads_accounted_for"].passed
+        crm = mats["crm_exports"]
+        assert crm["created"].value == mats["scored_leads"]["sprint_qualified"].value
+        spend_after_first = mats["scored_leads"]["sprint_spend_usd"].value
 
         # Re-materialising the partition adds nothing and buys nothing.
-        again = dg.materialize([raw_leads, deduped_leads, scored_leads], partition_key=key,
+        again = dg.materialize([raw_leads, deduped_leads, enriched_leads, scored_leads], partition_key=key,
                                resources=resources, instance=instance)
         raw2 = [e.materialization for e in again.get_asset_materialization_events()
                 if e.asset_key == raw_leads.key][0].metadata
         assert raw2["new_leads"].value == 0 and raw2["credits"].value == 0
         assert raw2["pages_replayed"].value == raw["pages_fetched"].value
+        scored2 = [e.materialization for e in again.get_asset_materialization_events()
+                   if e.asset_key == scored_leads.key][0].metadata
+        assert scored2["sprint_spend_usd"].value == spend_after_first  # a re-run costs $0.00 more
 
 
 def test_wrong_api_key_fails_the_run_without_retrying(sandbox, tmp_path):
@@ -103,3 +133,10 @@ def test_schedule_requests_each_enabled_source_for_its_hour():
     assert isinstance(hourly_sprint_schedule(outside), dg.SkipReason)
     assert sprint_job.name == "lead_sprint"
 
+
+
+def _crm_setup(crm: CrmResource) -> None:
+    from lead_assets.pipeline.crm_sync import crm_setup
+
+    config = crm.config()
+    crm_setup(config.target, crm.client(config), config)

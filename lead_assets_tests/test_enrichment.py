@@ -22,13 +22,11 @@ from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.enrichment import clients_from_env, enrich_leads
 from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
-from lead_assets.sandbox import SandboxConfig, server, start_sandbox
+from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.enrichment_ledger import read_costs, read_provenance, spend_by_vendor, total_spend
 from lead_assets.store.lead_store import utc_now
 from lead_assets.store.metrics import sprint_metrics
-
-server._Handler.disable_nagle_algorithm = True  # prompt keep-alive answers (requested in server.py)
 
 SPRINT = sprint_config()
 CONFIG = load_enrichment_config()

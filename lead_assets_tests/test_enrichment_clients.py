@@ -19,10 +19,8 @@ from lead_assets.clients.errors import (
 )
 from lead_assets.clients.hunter import AnswerPending, HunterClient, QuotaExhausted
 from lead_assets.clients.neverbounce import NeverBounceClient
-from lead_assets.sandbox import SandboxConfig, server, start_sandbox
+from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.sandbox.hunter import world_of
-
-server._Handler.disable_nagle_algorithm = True  # prompt keep-alive answers (requested in server.py)
 
 NO_WAIT = {"sleep": lambda s: None}
 

@@ -12,12 +12,11 @@ import base64
 import pytest
 import requests
 
-from lead_assets.sandbox import SandboxConfig, server, start_sandbox
+from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.sandbox.clearbit import UNKNOWN_DOMAIN_RATE
 from lead_assets.sandbox.hunter import world_of
 
 # The sandbox answers keep-alive requests promptly only with Nagle off (requested in server.py).
-server._Handler.disable_nagle_algorithm = True
 
 HUNTER_KEY = "sandbox-hunter-key"
 NB_KEY = "secret_sandbox-neverbounce-key"

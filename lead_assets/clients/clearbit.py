@@ -4,7 +4,7 @@ Contract: shared/vendor-apis.md section 6. Base URL and key come from configurat
 (`CLEARBIT_BASE_URL`, `CLEARBIT_API_KEY`); the key is sent as `Authorization: Bearer`.
 
 Clearbit answers 202 while it looks a company up: the client asks again after
-`poll_interval` seconds, at most `max_polls` times (then `AnswerPending`, unpaid). 200 is the
+`poll_interval` seconds (doubling each time), at most `max_polls` times (then `AnswerPending`, unpaid). 200 is the
 company, 404 an unknown domain (an answer: `None`, and billed). 429 and 5xx are retried by
 `VendorHttp`, honouring `Retry-After`.
 """
@@ -54,8 +54,8 @@ class ClearbitClient:
         max_attempts: int = 3,
         backoff_base: float = 0.5,
         max_wait: float = 90.0,
-        max_polls: int = 3,
-        poll_interval: float = 2.0,
+        max_polls: int = 4,
+        poll_interval: float = 0.5,
         logger: logging.Logger | None = None,
         sleep=None,
     ):

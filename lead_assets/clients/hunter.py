@@ -132,7 +132,8 @@ def call_with_retries(
                 if polls > max_polls:
                     failure = AnswerPending(http.vendor, f"{path}: {decision.reason} after {polls} polls")
                     raise failure
-                delay = poll_interval if decision.delay is None else decision.delay
+                # Ask again soon, then back off: most lookups finish within a second, a few take longer.
+                delay = poll_interval * 2 ** (polls - 1) if decision.delay is None else decision.delay
             else:
                 used = sum(r.attempts for r in http.calls[first:]) - polls
                 if used >= max_attempts:
@@ -275,8 +276,8 @@ class HunterClient:
         max_attempts: int = 3,
         backoff_base: float = 0.5,
         max_wait: float = 90.0,
-        max_polls: int = 3,
-        poll_interval: float = 2.0,
+        max_polls: int = 4,
+        poll_interval: float = 0.5,
         logger: logging.Logger | None = None,
         sleep=None,
     ):

@@ -20,6 +20,24 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "APOLLO_API_KEY": (None, "Apollo master API key (sent as x-api-key)"),
     "SALES_NAVIGATOR_IMPORT_DIR": (None, "Folder of lawfully held Sales Navigator lead lists (CSV) to import "
                                    "(default .lead_sprint/imports/sales_navigator)"),
+    "HUNTER_BASE_URL": ("https://api.hunter.io", "Hunter.io API base (email finder and verifier)"),
+    "HUNTER_API_KEY": (None, "Hunter.io API key; unset: Hunter is left out of the waterfall"),
+    "NEVERBOUNCE_BASE_URL": ("https://api.neverbounce.com", "NeverBounce API base (single check)"),
+    "NEVERBOUNCE_API_KEY": (None, "NeverBounce API key (secret_...); unset: Hunter's own verification is used"),
+    "CLEARBIT_BASE_URL": ("https://company.clearbit.com", "Clearbit-style company lookup by domain"),
+    "CLEARBIT_API_KEY": (None, "Clearbit key; unset: company data is not enriched"),
+    "CRM_TARGET": (None, "hubspot | salesforce; unset: no CRM sync (status says so)"),
+    "HUBSPOT_BASE_URL": ("https://api.hubapi.com", "HubSpot API base"),
+    "HUBSPOT_ACCESS_TOKEN": (None, "HubSpot private-app token (crm.objects.contacts.write, crm.schemas.contacts.write)"),
+    "HUBSPOT_LINKEDIN_ID_PROPERTY": ("lead_sprint_linkedin_url", "Unique contact property holding the LinkedIn URL"),
+    "SALESFORCE_LOGIN_URL": ("https://login.salesforce.com", "Salesforce token endpoint base"),
+    "SALESFORCE_CLIENT_ID": (None, "Connected-app client id"),
+    "SALESFORCE_CLIENT_SECRET": (None, "Connected-app client secret (client-credentials flow)"),
+    "SALESFORCE_API_VERSION": ("62.0", "Salesforce REST API version"),
+    "SALESFORCE_EXTERNAL_ID_FIELD": ("LinkedIn_URL__c", "External-id field on Lead holding the LinkedIn URL"),
+    "SALESFORCE_AUTH_FLOW": ("client_credentials", "client_credentials | jwt_bearer"),
+    "SALESFORCE_USERNAME": (None, "User for the JWT bearer flow"),
+    "SALESFORCE_JWT_KEY_FILE": (None, "Private key file for the JWT bearer flow"),
     "SLACK_BOT_TOKEN": (None, "Slack bot token (chat:write, files:write); unset: alerts go to the log"),
     "SLACK_CHANNEL": (None, "Slack channel (id preferred) for alerts and reports"),
     "SLACK_BASE_URL": ("https://slack.com", "Slack Web API base (the client appends /api/)"),
@@ -38,11 +56,26 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
 
 SANDBOX_DEFAULTS = {
     "APOLLO_API_KEY": "sandbox-apollo-key",
+    "HUNTER_API_KEY": "sandbox-hunter-key",
+    "NEVERBOUNCE_API_KEY": "secret_sandbox-neverbounce-key",
+    "CLEARBIT_API_KEY": "sk_sandbox-clearbit-key",
+    "CRM_TARGET": "hubspot",
+    "HUBSPOT_ACCESS_TOKEN": "sandbox-hubspot-token",
+    "SALESFORCE_CLIENT_ID": "sandbox-salesforce-client",
+    "SALESFORCE_CLIENT_SECRET": "sandbox-salesforce-secret",
     "SLACK_BOT_TOKEN": "xoxb-sandbox-token",
     "SLACK_CHANNEL": "lead-sprint",
 }
 # Each vendor lives under its own prefix on the sandbox; the client appends the vendor's real paths.
-SANDBOX_BASE_URL_VARS = {"APOLLO_BASE_URL": "/apollo", "SLACK_BASE_URL": "/slack"}
+SANDBOX_BASE_URL_VARS = {
+    "APOLLO_BASE_URL": "/apollo",
+    "HUNTER_BASE_URL": "/hunter",
+    "NEVERBOUNCE_BASE_URL": "/neverbounce",
+    "CLEARBIT_BASE_URL": "/clearbit",
+    "HUBSPOT_BASE_URL": "/hubspot",
+    "SALESFORCE_LOGIN_URL": "/salesforce",
+    "SLACK_BASE_URL": "/slack",
+}
 
 
 def sandbox_enabled() -> bool:
@@ -66,3 +99,8 @@ def apply_sandbox_env() -> str | None:
 def env_or_default(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else SETTINGS[name][0]
+
+
+def settings_env(names) -> dict[str, str]:
+    """The current values of some settings (unset ones left out), for configs that read a mapping."""
+    return {n: os.environ[n] for n in names if os.environ.get(n)}

@@ -57,7 +57,13 @@ validation_rate_check = _target_check(
     "Share of leads whose required fields are all valid >= target.",
 )
 
+cost_per_qualified_lead_check = _target_check(
+    "cost_per_qualified_lead", "cost_per_qualified_lead", lambda t: t.max_cost_per_qualified_lead, False,
+    "Spend per qualified lead below the target (every paid call, from the cost ledger).",
+)
+
 SPRINT_TARGET_CHECKS = [
+    cost_per_qualified_lead_check,
     required_fields_check,
     avg_quality_check,
     email_availability_check,

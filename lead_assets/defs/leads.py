@@ -61,8 +61,8 @@ def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResour
     )
 
 
-@dg.asset(partitions_def=sprint_partitions, deps=[deduped_leads], group_name="leads", kinds={"python", "sql"},
-          backfill_policy=ONE_RUN_PER_PARTITION)
+@dg.asset(partitions_def=sprint_partitions, deps=[dg.AssetKey("enriched_leads")], group_name="leads",
+          kinds={"python", "sql"}, backfill_policy=ONE_RUN_PER_PARTITION)
 def scored_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource):
     """This partition's leads re-scored with everything now known, plus the sprint's running totals.
 

@@ -90,6 +90,63 @@ class NotifierResource(dg.ConfigurableResource):
         return Notifier.from_env(env, **({"logger": logger} if logger else {}))
 
 
+class _SettingsResource(dg.ConfigurableResource):
+    """A resource whose fields are environment settings (field `x_y` <- setting `X_Y`)."""
+
+    def settings(self) -> dict[str, str]:
+        out = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, dg.EnvVar):  # outside a run Dagster has not resolved it yet
+                value = value.get_value()
+            if isinstance(value, str) and value:
+                out[name.upper()] = value
+        return out
+
+
+class EnrichmentResource(_SettingsResource):
+    """Waterfall providers (Hunter, NeverBounce, Clearbit): base URLs and keys. A provider without a key is skipped."""
+
+    hunter_base_url: str = ""
+    hunter_api_key: str = ""
+    neverbounce_base_url: str = ""
+    neverbounce_api_key: str = ""
+    clearbit_base_url: str = ""
+    clearbit_api_key: str = ""
+
+    def clients(self, config, logger: logging.Logger | None = None) -> dict:
+        from lead_assets.pipeline.enrichment import clients_from_env
+
+        return clients_from_env(config, self.settings(), **({"logger": logger} if logger else {}))
+
+
+class CrmResource(_SettingsResource):
+    """The CRM the export writes to (CRM_TARGET) and its credentials."""
+
+    crm_target: str = ""
+    hubspot_base_url: str = ""
+    hubspot_access_token: str = ""
+    hubspot_linkedin_id_property: str = ""
+    salesforce_login_url: str = ""
+    salesforce_client_id: str = ""
+    salesforce_client_secret: str = ""
+    salesforce_api_version: str = ""
+    salesforce_external_id_field: str = ""
+    salesforce_auth_flow: str = ""
+    salesforce_username: str = ""
+    salesforce_jwt_key_file: str = ""
+
+    def config(self):
+        from lead_assets.core.crm_config import load_crm_config
+
+        return load_crm_config(env=self.settings())
+
+    def client(self, config, logger: logging.Logger | None = None):
+        from lead_assets.pipeline.crm_sync import build_crm_client
+
+        return build_crm_client(config, logger=logger)
+
+
 def _env(name: str) -> str | dg.EnvVar:
     """EnvVar when the operator set it (the UI shows the name, never the value), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else (env_or_default(name) or "")
@@ -103,6 +160,8 @@ def resources() -> dg.Definitions:
             "lead_store": LeadStoreResource(database_url=_env("LEADS_DATABASE_URL"), redis_url=_env("REDIS_URL")),
             "apollo": ApolloResource(base_url=_env("APOLLO_BASE_URL"), api_key=_env("APOLLO_API_KEY")),
             "sales_navigator": SalesNavigatorImportResource(import_dir=_env("SALES_NAVIGATOR_IMPORT_DIR")),
+            "enrichment": EnrichmentResource(**{f: _env(f.upper()) for f in EnrichmentResource.model_fields}),
+            "crm": CrmResource(**{f: _env(f.upper()) for f in CrmResource.model_fields}),
             "notifier": NotifierResource(
                 slack_bot_token=_env("SLACK_BOT_TOKEN"), slack_channel=_env("SLACK_CHANNEL"),
                 slack_base_url=_env("SLACK_BASE_URL"), smtp_url=_env("SMTP_URL"),

@@ -20,8 +20,10 @@ from lead_assets.clients.apollo import BULK_MATCH_MAX, MAX_PAGES, PER_PAGE_MAX, 
 from lead_assets.clients.errors import UnreadablePaidResponse, VendorAuthError, VendorError
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.core.vendor_records import apollo_person_record
+from lead_assets.core.waterfall import can_spend
 from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
 from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
+from lead_assets.store.enrichment_ledger import insert_costs, total_spend
 
 SOURCE = "apollo"
 
@@ -36,6 +38,10 @@ UNREADABLE_REASON = (
 
 class ReplayMiss(Exception):
     """Replay-only mode met a page that was never fetched."""
+
+
+class BudgetExhausted(VendorError):
+    """The budget guard refused a paid call; free steps (search) go on."""
 
 
 @dataclass
@@ -60,6 +66,7 @@ class HourReport:
     credits: float = 0.0
     vendor_calls: int = 0
     vendor_errors: int = 0
+    budget_stopped: bool = False
     errors: list[str] = field(default_factory=list)
     batch: BatchOutcome = field(default_factory=BatchOutcome)
     seconds: float = 0.0
@@ -90,6 +97,9 @@ class CollectionContext:
     start: str
     hours: int
     client: ApolloClient | None = None  # None: replay only, never call the vendor
+    price_per_credit: float = 0.0  # USD, from sprint.yaml prices_usd.apollo_credit
+    budget_usd: float | None = None  # paid calls stop before spend would pass it
+    spent_usd: float = 0.0  # all vendors' spend so far (cost ledger), kept current during the run
     per_page: int = PER_PAGE_MAX
     max_pages: int = MAX_PAGES  # Apollo shows 500 pages x 100 = 50,000 people per query at most
     run_id: str | None = None
@@ -136,6 +146,7 @@ def collect_hour(ctx: CollectionContext, hour_key: str) -> HourReport:
     slice_rows, carried = slices_for_hour(ctx, hour_key)
     report.slices_carried_over = carried
     bought = _landed_matches(ctx, partition_key)
+    ctx.spent_usd = total_spend(ctx.store)
     try:
         for row in slice_rows:
             s = Slice.from_query(row["slice_key"], row["query"], row.get("parent_key"))
@@ -181,6 +192,12 @@ def _collect_slice(ctx, s: Slice, row: dict, hour_key, partition_key, report: Ho
     except VendorAuthError:
         _save_slice(ctx, s, hour_key, "failed", None, None, 0, "authentication failed", live)
         raise
+    except BudgetExhausted as exc:
+        report.slices_failed += 1
+        report.budget_stopped = True
+        report.errors.append(f"slice {s.key}: {exc}")
+        ctx.log.error("slice %s: %s", s.key, exc)
+        _save_slice(ctx, s, hour_key, "failed", None, None, 0, str(exc)[:500], live)
     except (VendorError, ReplayMiss) as exc:
         report.slices_failed += 1
         report.errors.append(f"slice {s.key}: {exc}")
@@ -283,6 +300,10 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
     request_key = _match_key(chunk)
     if ctx.client is None:
         raise ReplayMiss(f"enrichment {request_key} was never bought")
+    price = ctx.price_per_credit * len(chunk)  # at most one credit per person
+    if not can_spend(ctx.spent_usd, price, ctx.budget_usd):
+        raise BudgetExhausted(SOURCE, f"budget guard: buying {len(chunk)} people (${price:.2f}) would take spend "
+                              f"from ${ctx.spent_usd:.2f} past the ${ctx.budget_usd:,.2f} budget; paid calls stopped")
     try:
         result = ctx.client.bulk_match(chunk)
     except UnreadablePaidResponse as exc:
@@ -294,6 +315,11 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
                        result.response.status, ctx.run_id)
     report.bought += len(chunk)
     report.credits += result.credits_consumed
+    if result.credits_consumed:
+        insert_costs(ctx.store, [{"vendor": SOURCE, "endpoint": "people/bulk_match", "units": result.credits_consumed,
+                                  "unit_price_usd": ctx.price_per_credit, "run_id": ctx.run_id,
+                                  "partition_key": partition_key}])
+        ctx.spent_usd += result.credits_consumed * ctx.price_per_credit
     got: dict[str, Any] = dict.fromkeys(chunk)
     for pid, match in zip(chunk, result.matches, strict=False):
         if isinstance(match, dict):

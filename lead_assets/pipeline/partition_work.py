@@ -17,6 +17,8 @@ def collection_context(cfg: SprintConfig, store, index, client=None, run_id=None
     """A collection context for one run; `client=None` means replay from the landing table only."""
     apollo = cfg.collection.get("apollo", {})
     return CollectionContext(
+        price_per_credit=float(cfg.prices_usd.get("apollo_credit", 0.0)),
+        budget_usd=float(cfg.targets.budget_usd),
         per_page=int(apollo.get("per_page", 100)),
         max_pages=int(apollo.get("max_pages", 500)),
         store=store,

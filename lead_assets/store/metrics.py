@@ -48,7 +48,8 @@ def sprint_metrics(store: LeadStore, since: datetime | None = None) -> dict[str,
 
     Keys: collected, unique, duplicates, duplicate_rate, quarantined, avg_quality_score,
     email_availability, company_completeness, validation_rate, required_fields_rate,
-    qualified, needs_enrichment, credits, vendor_calls, vendor_call_errors, error_rate,
+    qualified, needs_enrichment, credits, spend_usd (cost ledger: every paid call, USD),
+    cost_per_qualified_lead, vendor_calls, vendor_call_errors, error_rate,
     first_collected_at, last_collected_at, rate_per_hour.
 
     Blank strings count as missing. `rate_per_hour` spans first to last collected lead
@@ -68,6 +69,9 @@ def sprint_metrics(store: LeadStore, since: datetime | None = None) -> dict[str,
             text(f"SELECT count(*) FROM quarantine {where('created_at')}"), params
         ).scalar_one()
         calls = conn.execute(text(_CALLS_SQL.format(where=where("called_at"))), params).mappings().one()
+        spend = conn.execute(
+            text(f"SELECT COALESCE(sum(cost_usd), 0) FROM cost_ledger {where('called_at')}"), params
+        ).scalar_one()
 
     unique = int(leads["unique_leads"] or 0)
     collected = int(collected or 0)
@@ -94,6 +98,10 @@ def sprint_metrics(store: LeadStore, since: datetime | None = None) -> dict[str,
         "qualified": int(leads["qualified"] or 0),
         "needs_enrichment": int(leads["needs_enrichment"] or 0),
         "credits": float(calls["credits"] or 0),
+        "spend_usd": round(float(spend or 0), 4),
+        "cost_per_qualified_lead": (
+            round(float(spend or 0) / int(leads["qualified"]), 4) if leads["qualified"] else None
+        ),
         "vendor_calls": n_calls,
         "vendor_call_errors": failed,
         "error_rate": _share(failed, n_calls),
