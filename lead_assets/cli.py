@@ -95,19 +95,29 @@ def _print_status(as_json: bool) -> None:
     from lead_assets.core.crm_config import load_crm_config
     from lead_assets.pipeline.crm_sync import crm_status
     from lead_assets.status import format_status, sprint_status
+    from lead_assets.store.crm_sync_state import state_counts
     from lead_assets.store.lead_store import LeadStore
 
     store = LeadStore()
     store.ensure_schema()
     s = sprint_status(store, sprint_config())
     s["crm"] = crm_status(store, load_crm_config())
+    if not s["crm"]["enabled"]:
+        # Not configured now, but earlier runs (e.g. the demo's sandbox CRM) may have synced: show them.
+        s["crm"]["recorded"] = state_counts(store)
     if as_json:
         print(json.dumps(s, indent=2, default=str))
         return
     print(format_status(s))
     crm = s["crm"]
-    states = ", ".join(f"{n:,} {k}" for k, n in sorted(crm.get("states", {}).items())) or "nothing yet"
-    print(f"{'crm'.ljust(16)}  {crm['message'] if not crm['enabled'] else crm['target'] + ': ' + states}")
+    def counts(states: dict) -> str:
+        return ", ".join(f"{n:,} {k}" for k, n in sorted(states.items()) if n) or "nothing yet"
+
+    if crm["enabled"]:
+        print(f"{'crm'.ljust(16)}  {crm['target']}: {counts(crm.get('states', {}))}")
+    else:
+        earlier = "; ".join(f"earlier runs synced to {name}: {counts(st)}" for name, st in crm["recorded"].items())
+        print(f"{'crm'.ljust(16)}  {crm['message']}" + (f" ({earlier})" if earlier else ""))
 
 
 def cmd_demo(args) -> int:

@@ -22,9 +22,11 @@ def _run(args, state_dir: Path, **env):
 
 def test_demo_runs_partitions_through_dagster_then_status_reports_them(tmp_path):
     try:
-        demo = _run(["demo", "--hours", "2"], tmp_path)
+        demo = _run(["demo", "--hours", "1"], tmp_path)
         assert demo.returncode == 0, demo.stderr[-2000:]
-        assert "3/3 partitions succeeded" in demo.stdout  # 2 hours of Apollo + the lead-list import
+        # an hour of Apollo, the lead-list import, the CRM export
+        assert "3/3 runs succeeded" in demo.stdout, demo.stdout[-2000:]
+        assert "final report: " in demo.stdout and (tmp_path / "reports" / "final-report.html").exists()
         assert (tmp_path / "leads.db").exists()
         runs = list((tmp_path / "dagster_home").glob("history/runs/*.db"))
         assert runs, "the demo's runs must land in DAGSTER_HOME for the UI"
@@ -36,6 +38,9 @@ def test_demo_runs_partitions_through_dagster_then_status_reports_them(tmp_path)
         assert data["unique"] > 0 and data["collected"] >= data["unique"]
         assert data["progress_pct"] == round(100 * data["collected"] / data["target_collected"], 2)
         assert data["required_fields_rate"] == 1.0
+        assert data["crm"]["target"] is None  # the demo's sandbox CRM is not configured in this shell...
+        assert data["crm"]["recorded"]["hubspot"]["created"] == data["qualified"]  # ...but its sync is shown
+        assert 0 < data["spend_usd"] < data["budget_usd"]
     finally:
         _run(["sandbox", "stop"], tmp_path)
 
