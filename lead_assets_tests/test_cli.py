@@ -56,3 +56,13 @@ def test_status_on_an_empty_store_says_none_yet(tmp_path):
 def test_run_rejects_an_unknown_source(tmp_path):
     out = _run(["run", "--sources", "myspace"], tmp_path)
     assert out.returncode != 0 and "myspace" in out.stderr
+
+
+def test_every_setting_is_documented():
+    from lead_assets.config.environment import SETTINGS
+
+    readme = (REPO / "README.md").read_text()
+    example = (REPO / ".env.example").read_text()
+    for name in SETTINGS:
+        assert f"`{name}`" in readme, f"{name} missing from README's settings table"
+        assert name in example, f"{name} missing from .env.example"
