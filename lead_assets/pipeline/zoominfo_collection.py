@@ -1,0 +1,343 @@
+"""Collect one hour of ZoomInfo: search the hour's slices, enrich only people never seen, store as we go.
+
+The same rules as `apollo_collection` (whose context, report and generic helpers this module
+reuses): the search plan defines the hour (same roles x metros, slice i in hour i mod 24, split
+by company size over the display cap, pending and failed slices taken over by a later hour);
+every vendor body is landed (`search_page` / `enrichment`) the moment it arrives, before it is
+read, so a re-run replays pages and purchases instead of paying again; a person is bought only
+when no dedup key `vid:zoominfo:<id>` says we hold them and no earlier purchase of them ended in
+quarantine; an enrich answer that came back unreadable after the vendor billed it is landed and
+its people quarantined, never re-bought automatically.
+
+ZoomInfo specifics: search is `/search/contact` (free, `rpp` <= 100), purchases are
+`/enrich/contact` (<= 25 people a call, by person id). `NO_MATCH` and `OPT_OUT` answers go to
+quarantine with their reason (an opted-out person is never stored as a lead). Credits count the
+records ZoomInfo may bill (each FULL_MATCH); price them as `prices_usd.zoominfo_record`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import us
+
+from lead_assets.clients.errors import UnreadablePaidResponse, VendorAuthError, VendorError
+from lead_assets.clients.zoominfo import ENRICH_MAX, MAX_RESULTS, RPP_MAX, enrich_outcomes, person_id_text
+from lead_assets.core.normalise import us_state_code
+from lead_assets.core.zoominfo_records import zoominfo_contact_record
+from lead_assets.pipeline.apollo_collection import (
+    UNREADABLE,
+    CollectionContext,
+    HourReport,
+    ReplayMiss,
+    _flush_calls,
+    _slice_row,
+)
+from lead_assets.pipeline.lead_batches import VendorRecord, store_batch
+from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
+
+SOURCE = "zoominfo"
+
+UNREADABLE_REASON = (
+    "zoominfo enrich answer was unreadable after the vendor may have billed it; "
+    "not re-bought automatically (review and re-enrich by hand)"
+)
+NO_MATCH_REASON = "zoominfo enrich returned NO_MATCH for this id (listed by search, not sold by enrich)"
+OPT_OUT_REASON = "zoominfo enrich returned OPT_OUT: the person opted out; not stored as a lead"
+NO_ID_REASON = "search result without a ZoomInfo id"
+
+_US = frozenset({"us", "usa", "united states", "united states of america"})
+
+
+# --------------------------------------------------------------------------------------------
+# The plan, in ZoomInfo's filter names.
+# --------------------------------------------------------------------------------------------
+
+
+def _metro_region(city: str, state: str) -> str | None:
+    """"Austin", "Texas" -> "usa.texas.austin" (ZoomInfo's lookup form; UNCONFIRMED), None if not a US state."""
+    code = us_state_code(state)
+    found = us.states.lookup(code) if code else None
+    if found is None:
+        return None
+    return f"usa.{_squash(found.name)}.{_squash(city)}"
+
+
+def _squash(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def zoominfo_query(s: Slice) -> dict[str, Any]:
+    """The `/search/contact` filters for one plan slice (titles match any; one location kind per slice)."""
+    titles = list(s.titles)
+    query: dict[str, Any] = {
+        # A comma-separated string is ZoomInfo's usual "any of"; a title holding a comma goes as a list.
+        "jobTitle": titles if any("," in t for t in titles) else ",".join(titles),
+        "locationSearchType": "Person",
+    }
+    metros, states, countries = [], [], []
+    for loc in s.locations:
+        parts = [p.strip() for p in loc.split(",") if p.strip()]
+        metro = _metro_region(parts[0], parts[1]) if len(parts) >= 2 else None
+        if metro is not None:
+            metros.append(metro)
+        elif len(parts) == 1 and us_state_code(parts[0]):
+            states.append(parts[0])
+        elif len(parts) == 1 and parts[0].lower() in _US:
+            countries.append("United States")
+        else:
+            raise ValueError(f"location {loc!r} has no ZoomInfo filter (expected 'City, State', a state or a country)")
+    if sum(bool(x) for x in (metros, states, countries)) > 1:
+        raise ValueError(f"slice {s.key} mixes location kinds; ZoomInfo would AND them")
+    for name, values in (("metroRegion", metros), ("state", states), ("country", countries)):
+        if values:
+            query[name] = values[0] if len(values) == 1 else values
+    if s.employee_ranges:
+        bounds = [tuple(int(x) for x in r.split(",")) for r in s.employee_ranges]
+        query["employeeRangeMin"] = str(min(lo for lo, _ in bounds))
+        query["employeeRangeMax"] = str(max(hi for _, hi in bounds))
+    return query
+
+
+def ensure_plan(ctx: CollectionContext) -> None:
+    """Register every planned ZoomInfo slice once (the plan is deterministic, so this is idempotent)."""
+    planned = plan_slices(ctx.roles, ctx.locations)
+    hours = assign_hours(planned, ctx.start, ctx.hours)
+    have = {s["slice_key"] for s in ctx.store.slices(SOURCE)}
+    new = [
+        {"source": SOURCE, "slice_key": s.key, "hour_key": hours[s.key], "query": s.query_json(),
+         "status": "pending", "parent_key": None}
+        for s in planned
+        if s.key not in have
+    ]
+    if new:
+        ctx.store.upsert_slices(new)
+
+
+def slices_for_hour(ctx: CollectionContext, hour_key: str) -> tuple[list[dict], int]:
+    """This hour's top-level ZoomInfo slices plus unfinished ones from earlier hours (taken over)."""
+    rows = ctx.store.slices(SOURCE)
+    mine = [r for r in rows if r["hour_key"] == hour_key and r["parent_key"] is None]
+    carried = [
+        r for r in rows
+        if r["hour_key"] < hour_key and r["parent_key"] is None and r["status"] in ("pending", "in_progress", "failed")
+    ]
+    if carried and ctx.client is not None:
+        for r in carried:
+            r["hour_key"] = hour_key
+        ctx.store.upsert_slices([_slice_row(r) for r in carried])
+    return mine + (carried if ctx.client is not None else []), len(carried)
+
+
+def _paging(ctx: CollectionContext) -> tuple[int, int]:
+    """(rpp, max pages): the context's view of the cap, within ZoomInfo's own limits."""
+    rpp = max(1, min(ctx.per_page, RPP_MAX))
+    return rpp, max(1, min(ctx.max_pages, -(-MAX_RESULTS // rpp)))
+
+
+# --------------------------------------------------------------------------------------------
+# One hour.
+# --------------------------------------------------------------------------------------------
+
+
+def collect_hour(ctx: CollectionContext, hour_key: str) -> HourReport:
+    """Run (or, without a client, replay) one hour of ZoomInfo collection.
+
+    `ctx.client` is a `ZoomInfoClient` (or None: replay from the landing table only).
+    A `VendorAuthError` (wrong or expired credentials) marks the slice failed and stops the
+    source; other vendor failures fail the slice and leave it for a later hour.
+    """
+    if ctx.client is not None and not hasattr(ctx.client, "search_contacts"):
+        raise TypeError(f"zoominfo collection needs a ZoomInfoClient, not {type(ctx.client).__name__}")
+    started = time.monotonic()
+    partition_key = f"{hour_key}|{SOURCE}"
+    report = HourReport(partition_key=partition_key)
+    ensure_plan(ctx)
+    slice_rows, carried = slices_for_hour(ctx, hour_key)
+    report.slices_carried_over = carried
+    bought = _landed_enrichments(ctx, partition_key)
+    try:
+        for row in slice_rows:
+            s = Slice.from_query(row["slice_key"], row["query"], row.get("parent_key"))
+            _collect_slice(ctx, s, hour_key, partition_key, report, bought)
+    finally:
+        _flush_calls(ctx, partition_key, report)
+        report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _collect_slice(ctx, s: Slice, hour_key, partition_key, report: HourReport, bought) -> None:
+    report.slices += 1
+    live = ctx.client is not None
+    rpp, max_pages = _paging(ctx)
+    cap = rpp * max_pages
+    try:
+        first = _search_page(ctx, s, 1, rpp, partition_key, report)
+        total = _total(first)
+        if total > cap:
+            children = s.split()
+            if children:
+                report.slices_split += 1
+                _save_slice(ctx, s, hour_key, "split", total, None, 0, None, live)
+                for child in children:
+                    _collect_slice(ctx, child, hour_key, partition_key, report, bought)
+                return
+        pages = min(-(-total // rpp), max_pages)
+        _save_slice(ctx, s, hour_key, "in_progress", total, pages, 0, None, live)
+        for page in range(1, pages + 1):
+            body = first if page == 1 else _search_page(ctx, s, page, rpp, partition_key, report)
+            contacts = body.get("data") if isinstance(body, dict) else None
+            _handle_contacts(ctx, contacts if isinstance(contacts, list) else [], partition_key, report, bought)
+        coverage = 1.0 if total <= cap else cap / total
+        status = "complete" if coverage == 1.0 else "capped"
+        if status == "capped":
+            report.slices_capped += 1
+            msg = f"slice {s.key}: {total} people but ZoomInfo pages through {cap}; coverage {coverage:.0%}"
+            report.errors.append(msg)
+            ctx.log.warning(msg)
+        else:
+            report.slices_complete += 1
+        report.min_coverage = coverage if report.min_coverage is None else min(report.min_coverage, coverage)
+        _save_slice(ctx, s, hour_key, status, total, pages, pages, None, live, coverage)
+    except VendorAuthError:
+        _save_slice(ctx, s, hour_key, "failed", None, None, 0, "authentication failed", live)
+        raise
+    except (VendorError, ReplayMiss) as exc:
+        report.slices_failed += 1
+        report.errors.append(f"slice {s.key}: {exc}")
+        ctx.log.error("zoominfo slice %s failed, left for a later hour: %s", s.key, exc)
+        _save_slice(ctx, s, hour_key, "failed", None, None, 0, str(exc)[:500], live)
+
+
+def _total(body: Any) -> int:
+    total = body.get("totalResults") if isinstance(body, dict) else None
+    if isinstance(total, str) and total.strip().isdigit():
+        return int(total.strip())
+    return total if isinstance(total, int) and not isinstance(total, bool) else 0
+
+
+def _save_slice(ctx, s, hour_key, status, total, pages, done, error, live, coverage=None) -> None:
+    if not live:
+        return  # a replay describes the store; it does not change the plan
+    ctx.store.upsert_slices(
+        [{"source": SOURCE, "slice_key": s.key, "hour_key": hour_key, "query": s.query_json(),
+          "total_entries": total, "pages_total": pages, "pages_done": done, "status": status,
+          "coverage": coverage, "parent_key": s.parent_key, "error": error}]
+    )
+
+
+def _search_page(ctx, s: Slice, page: int, rpp: int, partition_key, report: HourReport) -> dict:
+    request_key = f"{s.key}|page={page}"
+    landed = ctx.store.get_landing(SOURCE, partition_key, "search_page", request_key)
+    if landed is not None:
+        report.pages_replayed += 1
+        return json.loads(landed["payload"])
+    if ctx.client is None:
+        report.pages_missing += 1
+        raise ReplayMiss(f"page {request_key} was never fetched")
+    result = ctx.client.search_contacts(zoominfo_query(s), page, rpp=rpp)
+    ctx.store.land_raw(SOURCE, partition_key, "search_page", request_key, result.response.text,
+                       result.response.status, ctx.run_id)
+    report.pages_fetched += 1
+    return result.response.data
+
+
+# --------------------------------------------------------------------------------------------
+# Purchases.
+# --------------------------------------------------------------------------------------------
+
+
+def _enrich_key(ids: list[str]) -> str:
+    # The ids themselves (in the order sent), so a replay knows who came back without a match too.
+    return "ids=" + ",".join(ids)
+
+
+def _landed_enrichments(ctx, partition_key) -> dict[str, Any]:
+    """People this partition already bought (a killed run's purchases): contact dict, a status, or UNREADABLE."""
+    found: dict[str, Any] = {}
+    for landing in ctx.store.landings(SOURCE, partition_key, "enrichment"):
+        ids = landing["request_key"].removeprefix("ids=").split(",")
+        try:
+            outcomes = enrich_outcomes(json.loads(landing["payload"]), ids)
+        except ValueError:
+            outcomes = None
+        if outcomes is None:
+            found.update(dict.fromkeys(ids, UNREADABLE))
+            continue
+        found.update({pid: o.contact if o.status == "FULL_MATCH" else o.status for pid, o in outcomes.items()})
+    return found
+
+
+def _quarantined_elsewhere(ctx, ids: list[str]) -> set[str]:
+    """Ids whose purchase (in any partition) already ended in quarantine: bought once, never again."""
+    if not ids:
+        return set()
+    names = [f"i{n}" for n in range(len(ids))]
+    sql = (
+        "SELECT DISTINCT vendor_person_id FROM quarantine WHERE source = :source AND vendor_person_id IN ("
+        + ", ".join(f":{n}" for n in names) + ")"
+    )
+    df = ctx.store.read_sql(sql, {"source": SOURCE, **dict(zip(names, ids, strict=True))})
+    return set(df["vendor_person_id"].astype(str)) if len(df) else set()
+
+
+def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
+    """Buy the people of one page never seen before, then store the page as one batch."""
+    records: list[VendorRecord] = []
+    ids: list[str] = []
+    for contact in contacts:
+        pid = person_id_text(contact.get("id")) if isinstance(contact, dict) else None
+        if pid is None:
+            records.append(VendorRecord(payload=contact, fields=None, problem=NO_ID_REASON))
+        else:
+            ids.append(pid)
+    report.people_seen += len(contacts)
+    known = ctx.index.lookup([f"vid:{SOURCE}:{pid}" for pid in ids])
+    unknown = [pid for pid in dict.fromkeys(ids) if f"vid:{SOURCE}:{pid}" not in known]
+    done_elsewhere = _quarantined_elsewhere(ctx, [pid for pid in unknown if pid not in bought])
+    unknown = [pid for pid in unknown if pid not in done_elsewhere]
+    report.already_known += len(ids) - len(unknown)
+    to_buy = [pid for pid in unknown if pid not in bought]
+    for i in range(0, len(to_buy), ENRICH_MAX):
+        bought.update(_enrich(ctx, to_buy[i : i + ENRICH_MAX], partition_key, report))
+    for pid in unknown:
+        outcome = bought.get(pid)
+        if outcome is UNREADABLE:
+            records.append(VendorRecord(payload={"id": pid}, fields=None, problem=UNREADABLE_REASON))
+        elif outcome == "OPT_OUT":
+            records.append(VendorRecord(payload={"id": pid}, fields=None, problem=OPT_OUT_REASON))
+        elif not isinstance(outcome, dict):
+            records.append(VendorRecord(payload={"id": pid}, fields=None, problem=NO_MATCH_REASON))
+        else:
+            fields, problem = zoominfo_contact_record(outcome)
+            records.append(VendorRecord(payload=outcome, fields=fields, problem=problem))
+    if records:
+        outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=ctx.store,
+                              index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))
+        report.batch.add(outcome)
+    _flush_calls(ctx, partition_key, report)
+    if ctx.on_batch is not None:
+        ctx.on_batch(report)
+
+
+def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:
+    """Buy one chunk (<= 25 people); the body is landed before it is read."""
+    request_key = _enrich_key(chunk)
+    if ctx.client is None:
+        raise ReplayMiss(f"enrichment {request_key} was never bought")
+    try:
+        result = ctx.client.enrich_contacts(chunk)
+    except UnreadablePaidResponse as exc:
+        # Possibly billed but unreadable: land it so no later run buys these people again.
+        ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, exc.text, exc.status, ctx.run_id)
+        report.errors.append(f"enrich answer unreadable for {len(chunk)} people (quarantined, not re-bought)")
+        return dict.fromkeys(chunk, UNREADABLE)
+    ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, result.response.text,
+                       result.response.status, ctx.run_id)
+    report.bought += len(chunk)
+    report.matched += result.matched
+    report.credits += result.credits
+    return {pid: o.contact if o.status == "FULL_MATCH" else o.status for pid, o in result.outcomes.items()}
