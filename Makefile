@@ -40,6 +40,8 @@ services:
 bench: $(STAMP) services
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_enrichment.py
+	$(BIN)/python benchmarks/bench_crm.py
 
 sandbox-stop: $(STAMP)
 	$(BIN)/lead-sprint sandbox stop

@@ -128,7 +128,7 @@ def cmd_demo(args) -> int:
     hours = _hours(None, args.hours)
     print(f"lead-sprint demo: sandbox at {url}, {len(hours)} hour(s), DAGSTER_HOME={_ensure_dagster_home()}")
     started = time.monotonic()
-    results = run_partitions(hours, ["apollo"])
+    results = run_partitions(hours, ["apollo", "zoominfo"])
     drop = _drop_sales_navigator_export()
     print(f"dropped a Sales Navigator-style lead list into {drop.parent} (imports never scrape LinkedIn)")
     results += run_partitions(hours[-1:], ["sales_navigator"])

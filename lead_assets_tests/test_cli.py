@@ -24,8 +24,8 @@ def test_demo_runs_partitions_through_dagster_then_status_reports_them(tmp_path)
     try:
         demo = _run(["demo", "--hours", "1"], tmp_path)
         assert demo.returncode == 0, demo.stderr[-2000:]
-        # an hour of Apollo, the lead-list import, the CRM export
-        assert "3/3 runs succeeded" in demo.stdout, demo.stdout[-2000:]
+        # an hour of Apollo and of ZoomInfo, the lead-list import, the CRM export
+        assert "4/4 runs succeeded" in demo.stdout, demo.stdout[-2000:]
         assert "final report: " in demo.stdout and (tmp_path / "reports" / "final-report.html").exists()
         assert (tmp_path / "leads.db").exists()
         runs = list((tmp_path / "dagster_home").glob("history/runs/*.db"))

@@ -14,14 +14,9 @@ from lead_assets.defs.enrichment import enriched_leads
 from lead_assets.defs.jobs import hourly_sprint_schedule, sprint_job
 from lead_assets.defs.leads import deduped_leads, scored_leads
 from lead_assets.defs.partitions import ENABLED_SOURCES, sprint_partition_key, sprint_partitions
-from lead_assets.defs.resources import (
-    ApolloResource,
-    CrmResource,
-    EnrichmentResource,
-    LeadStoreResource,
-    SalesNavigatorImportResource,
-)
+from lead_assets.defs.resources import ApolloResource, CrmResource
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets_tests.sandbox_resources import sandbox_resources
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +50,7 @@ def test_partition_keys_are_hour_then_source():
 
 
 def test_materialising_a_partition_stores_leads_and_runs_the_checks(sandbox, tmp_path):
-    resources = {
-        "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
-        "apollo": ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="sandbox-apollo-key"),
-        "sales_navigator": SalesNavigatorImportResource(import_dir=str(tmp_path / "imports")),
-        "enrichment": EnrichmentResource(
-            hunter_base_url=f"{sandbox.base_url}/hunter", hunter_api_key="sandbox-hunter-key",
-            neverbounce_base_url=f"{sandbox.base_url}/neverbounce",
-            neverbounce_api_key="secret_sandbox-neverbounce-key",
-            clearbit_base_url=f"{sandbox.base_url}/clearbit", clearbit_api_key="sk_sandbox-clearbit-key",
-        ),
-        "crm": CrmResource(crm_target="hubspot", hubspot_base_url=f"{sandbox.base_url}/hubspot",
-                           hubspot_access_token="sandbox-hubspot-token"),
-    }
+    resources = sandbox_resources(sandbox.base_url, tmp_path)
     _crm_setup(resources["crm"])
     with dg.instance_for_test() as instance:
         key = sprint_partition_key("2026-11-27-00:00", "apollo")
@@ -110,11 +93,10 @@ def test_materialising_a_partition_stores_leads_and_runs_the_checks(sandbox, tmp
 
 
 def test_wrong_api_key_fails_the_run_without_retrying(sandbox, tmp_path):
-    resources = {
-        "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
-        "apollo": ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="wrong"),
-        "sales_navigator": SalesNavigatorImportResource(import_dir=str(tmp_path / "imports")),
-    }
+    resources = sandbox_resources(
+        sandbox.base_url, tmp_path,
+        apollo=ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="wrong"),
+    )
     with dg.instance_for_test() as instance:
         result = dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "apollo"),
                                 resources=resources, instance=instance, raise_on_error=False)
@@ -140,3 +122,19 @@ def _crm_setup(crm: CrmResource) -> None:
 
     config = crm.config()
     crm_setup(config.target, crm.client(config), config)
+
+
+def test_zoominfo_partition_joins_people_apollo_already_has(sandbox, tmp_path):
+    resources = sandbox_resources(sandbox.base_url, tmp_path)
+    with dg.instance_for_test() as instance:
+        for source in ("apollo", "zoominfo"):
+            result = dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", source),
+                                    resources=resources, instance=instance)
+            assert result.success
+        meta = result.get_asset_materialization_events()[0].materialization.metadata
+        assert meta["errors"].value == 0 and meta["bought"].value > 0
+    store = resources["lead_store"].store()
+    both = store.read_sql("SELECT lead_id FROM lead_sources GROUP BY lead_id HAVING COUNT(DISTINCT source) = 2")
+    assert len(both) > 0  # one person seen by both vendors is one lead with two sources
+    spend = store.read_sql("SELECT vendor, SUM(cost_usd) AS usd FROM cost_ledger GROUP BY vendor")
+    assert set(spend["vendor"]) == {"apollo", "zoominfo"}

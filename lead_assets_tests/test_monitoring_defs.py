@@ -13,6 +13,7 @@ from lead_assets.defs.collection import raw_leads
 from lead_assets.defs.reports import final_report, final_report_sensor, hourly_report
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets_tests.sandbox_resources import sandbox_resources
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +73,13 @@ def test_run_failure_alert_fires_once_then_clears_once(tmp_path, sandbox):
 
 def test_progress_is_observed_once_there_are_leads(tmp_path, sandbox):
     from lead_assets.defs.partitions import sprint_partition_key
-    from lead_assets.defs.resources import ApolloResource, SalesNavigatorImportResource
 
     res = resources(tmp_path, sandbox)
     with dg.instance_for_test() as instance:
         empty = sprint_alerts_sensor(dg.build_sensor_context(instance=instance, resources=res))
         assert empty.asset_events == []
         dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "apollo"),
-                       instance=instance, resources={
-                           **res,
-                           "apollo": ApolloResource(base_url=f"{sandbox.base_url}/apollo",
-                                                    api_key="sandbox-apollo-key"),
-                           "sales_navigator": SalesNavigatorImportResource(import_dir=str(tmp_path)),
-                       })
+                       instance=instance, resources=sandbox_resources(sandbox.base_url, tmp_path))
         result = sprint_alerts_sensor(dg.build_sensor_context(instance=instance, resources=res))
         (observation,) = result.asset_events
         assert observation.asset_key == sprint_progress.key

@@ -18,6 +18,11 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "REDIS_URL": (None, "Dedup index. Unset (or unreachable): the database answers dedup lookups"),
     "APOLLO_BASE_URL": ("https://api.apollo.io", "Apollo API base URL (sandbox or any compatible endpoint)"),
     "APOLLO_API_KEY": (None, "Apollo master API key (sent as x-api-key)"),
+    "ZOOMINFO_BASE_URL": ("https://api.zoominfo.com", "ZoomInfo Enterprise API base"),
+    "ZOOMINFO_USERNAME": (None, "ZoomInfo API user; unset: ZoomInfo is not collected"),
+    "ZOOMINFO_PASSWORD": (None, "ZoomInfo password (username/password authentication)"),
+    "ZOOMINFO_CLIENT_ID": (None, "ZoomInfo client id (PKI authentication, instead of the password)"),
+    "ZOOMINFO_PRIVATE_KEY": (None, "ZoomInfo PKI private key (PEM text)"),
     "SALES_NAVIGATOR_IMPORT_DIR": (None, "Folder of lawfully held Sales Navigator lead lists (CSV) to import "
                                    "(default .lead_sprint/imports/sales_navigator)"),
     "HUNTER_BASE_URL": ("https://api.hunter.io", "Hunter.io API base (email finder and verifier)"),
@@ -56,6 +61,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
 
 SANDBOX_DEFAULTS = {
     "APOLLO_API_KEY": "sandbox-apollo-key",
+    "ZOOMINFO_USERNAME": "sandbox-zoominfo-user",
+    "ZOOMINFO_PASSWORD": "sandbox-zoominfo-password",
     "HUNTER_API_KEY": "sandbox-hunter-key",
     "NEVERBOUNCE_API_KEY": "secret_sandbox-neverbounce-key",
     "CLEARBIT_API_KEY": "sk_sandbox-clearbit-key",
@@ -69,6 +76,7 @@ SANDBOX_DEFAULTS = {
 # Each vendor lives under its own prefix on the sandbox; the client appends the vendor's real paths.
 SANDBOX_BASE_URL_VARS = {
     "APOLLO_BASE_URL": "/apollo",
+    "ZOOMINFO_BASE_URL": "/zoominfo",
     "HUNTER_BASE_URL": "/hunter",
     "NEVERBOUNCE_BASE_URL": "/neverbounce",
     "CLEARBIT_BASE_URL": "/clearbit",

@@ -8,9 +8,17 @@ from lead_assets.clients.errors import VendorAuthError
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, sprint_partitions
-from lead_assets.defs.resources import ApolloResource, LeadStoreResource, SalesNavigatorImportResource
-from lead_assets.pipeline import apollo_collection, sales_navigator_import
+from lead_assets.defs.resources import (
+    ApolloResource,
+    LeadStoreResource,
+    SalesNavigatorImportResource,
+    ZoomInfoResource,
+)
+from lead_assets.pipeline import apollo_collection, sales_navigator_import, zoominfo_collection
 from lead_assets.pipeline.partition_work import collection_context
+
+# Vendor sources and the collector that runs one hour of each.
+COLLECTORS = {"apollo": apollo_collection.collect_hour, "zoominfo": zoominfo_collection.collect_hour}
 
 # Three attempts in all (the brief's retry budget), backing off exponentially with jitter.
 # A re-attempt replays what was already landed, so it never pays twice.
@@ -29,6 +37,7 @@ def raw_leads(
     context: dg.AssetExecutionContext,
     lead_store: LeadStoreResource,
     apollo: ApolloResource,
+    zoominfo: ZoomInfoResource,
     sales_navigator: SalesNavigatorImportResource,
 ):
     """Raw vendor pull for one hour x source partition.
@@ -36,7 +45,7 @@ def raw_leads(
     Grain: one vendor response per row of `raw_landings` (search pages, paid
     enrichments, imported files; stored verbatim before parsing), plus the people they
     contain, stored into `leads` batch by batch as they arrive (deduped and scored with
-    what is known). Apollo: the hour's share of the search plan (`pipeline/search_plan.py`)
+    what is known). Apollo and ZoomInfo: the hour's share of the search plan (`pipeline/search_plan.py`)
     plus any slice an earlier hour left unfinished; calls honour the rate windows and
     retry at most 3 times. Sales Navigator: the lead-list files that arrived in the import
     folder (never scraped).
@@ -63,10 +72,12 @@ def raw_leads(
                 f"{report.batch.quarantined} quarantined, {report.credits:.0f} credits, {rate:.0f} records/s"
             )
 
-        ctx = collection_context(cfg, store, index, client=apollo.client(logger=context.log),
-                                 run_id=context.run.run_id, log=context.log, on_batch=progress)
+        vendor = zoominfo if source == "zoominfo" else apollo
+        collector = COLLECTORS[source]
+        ctx = collection_context(cfg, store, index, client=vendor.client(logger=context.log),
+                                 run_id=context.run.run_id, log=context.log, on_batch=progress, source=source)
         try:
-            report = apollo_collection.collect_hour(ctx, hour_key)
+            report = collector(ctx, hour_key)
         except VendorAuthError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         row_count = report.pages_fetched + report.pages_replayed

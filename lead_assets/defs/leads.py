@@ -11,11 +11,10 @@ import dagster as dg
 
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.titles import TitleMatcher
-from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.collection import COLLECTORS, raw_leads
 from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, sprint_partitions
 from lead_assets.defs.resources import LeadStoreResource
 from lead_assets.pipeline import sales_navigator_import
-from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.partition_work import collection_context, rescore_partition
 from lead_assets.store.metrics import sprint_metrics
 
@@ -41,7 +40,9 @@ def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResour
         )
         replayed, missing, quarantined = imported.files, 0, imported.batch.quarantined
     else:
-        report = collect_hour(collection_context(cfg, store, index, client=None, log=context.log), hour_key)
+        collector = COLLECTORS[source]
+        report = collector(collection_context(cfg, store, index, client=None, log=context.log, source=source),
+                           hour_key)
         replayed, missing, quarantined = report.pages_replayed, report.pages_missing, report.batch.quarantined
     counts = store.read_sql(
         "SELECT COUNT(*) AS records, COUNT(DISTINCT lead_id) AS people FROM lead_sources WHERE partition_key = :pk",

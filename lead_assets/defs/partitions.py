@@ -9,8 +9,8 @@ import dagster as dg
 from lead_assets.config.settings import sprint_config
 from lead_assets.pipeline.search_plan import HOUR_KEY_FORMAT
 
-# Sources with a collector (ZoomInfo joins when its collector lands).
-ENABLED_SOURCES: tuple[str, ...] = ("apollo", "sales_navigator")
+# Sources with a collector; each runs in its own partitions, in parallel.
+ENABLED_SOURCES: tuple[str, ...] = ("apollo", "zoominfo", "sales_navigator")
 
 _cfg = sprint_config()
 _end = datetime.strptime(_cfg.start, HOUR_KEY_FORMAT) + timedelta(hours=_cfg.hours)

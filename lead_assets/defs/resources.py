@@ -62,6 +62,35 @@ class ApolloResource(dg.ConfigurableResource):
         )
 
 
+class ZoomInfoResource(dg.ConfigurableResource):
+    """ZoomInfo Enterprise API: base URL and credentials (password, or client id + private key)."""
+
+    base_url: str = "https://api.zoominfo.com"
+    username: str = ""
+    password: str = ""
+    client_id: str = ""
+    private_key: str = ""
+
+    def client(self, logger: logging.Logger | None = None):
+        from lead_assets.clients.zoominfo import ZoomInfoClient
+
+        if not self.username or not (self.password or (self.client_id and self.private_key)):
+            raise dg.Failure(
+                description="ZOOMINFO_USERNAME with ZOOMINFO_PASSWORD (or ZOOMINFO_CLIENT_ID and "
+                "ZOOMINFO_PRIVATE_KEY) are not set: set them (or LEAD_SPRINT_SANDBOX=1) to collect from ZoomInfo.",
+                allow_retries=False,
+            )
+        cfg = sprint_config()
+        coll = cfg.collection.get("zoominfo", {})
+        connect, read = coll.get("timeout_seconds", [5, 30])
+        return ZoomInfoClient(
+            self.base_url, self.username, self.password or None,
+            client_id=self.client_id or None, private_key=self.private_key or None,
+            limits=cfg.rate_limits.get("zoominfo"), timeout=(float(connect), float(read)),
+            max_attempts=int(coll.get("max_attempts", 3)), logger=logger,
+        )
+
+
 class SalesNavigatorImportResource(dg.ConfigurableResource):
     """The folder where lawfully held Sales Navigator lead lists (CSV) are dropped for import."""
 
@@ -159,6 +188,11 @@ def resources() -> dg.Definitions:
         resources={
             "lead_store": LeadStoreResource(database_url=_env("LEADS_DATABASE_URL"), redis_url=_env("REDIS_URL")),
             "apollo": ApolloResource(base_url=_env("APOLLO_BASE_URL"), api_key=_env("APOLLO_API_KEY")),
+            "zoominfo": ZoomInfoResource(
+                base_url=_env("ZOOMINFO_BASE_URL"), username=_env("ZOOMINFO_USERNAME"),
+                password=_env("ZOOMINFO_PASSWORD"), client_id=_env("ZOOMINFO_CLIENT_ID"),
+                private_key=_env("ZOOMINFO_PRIVATE_KEY"),
+            ),
             "sales_navigator": SalesNavigatorImportResource(import_dir=_env("SALES_NAVIGATOR_IMPORT_DIR")),
             "enrichment": EnrichmentResource(**{f: _env(f.upper()) for f in EnrichmentResource.model_fields}),
             "crm": CrmResource(**{f: _env(f.upper()) for f in CrmResource.model_fields}),

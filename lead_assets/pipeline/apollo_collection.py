@@ -107,13 +107,13 @@ class CollectionContext:
     on_batch: Callable[[HourReport], None] | None = None
 
 
-def ensure_plan(ctx: CollectionContext) -> None:
-    """Register every planned slice once (the plan is deterministic, so this is idempotent)."""
+def ensure_plan(ctx: CollectionContext, source: str = SOURCE) -> None:
+    """Register every planned slice of `source` once (the plan is deterministic, so this is idempotent)."""
     planned = plan_slices(ctx.roles, ctx.locations)
     hours = assign_hours(planned, ctx.start, ctx.hours)
-    have = {s["slice_key"] for s in ctx.store.slices(SOURCE)}
+    have = {s["slice_key"] for s in ctx.store.slices(source)}
     new = [
-        {"source": SOURCE, "slice_key": s.key, "hour_key": hours[s.key], "query": s.query_json(),
+        {"source": source, "slice_key": s.key, "hour_key": hours[s.key], "query": s.query_json(),
          "status": "pending", "parent_key": None}
         for s in planned
         if s.key not in have
@@ -122,9 +122,9 @@ def ensure_plan(ctx: CollectionContext) -> None:
         ctx.store.upsert_slices(new)
 
 
-def slices_for_hour(ctx: CollectionContext, hour_key: str) -> tuple[list[dict], int]:
-    """This hour's top-level slices plus unfinished ones from earlier hours (taken over)."""
-    rows = ctx.store.slices(SOURCE)
+def slices_for_hour(ctx: CollectionContext, hour_key: str, source: str = SOURCE) -> tuple[list[dict], int]:
+    """This hour's top-level slices of `source` plus unfinished ones from earlier hours (taken over)."""
+    rows = ctx.store.slices(source)
     mine = [r for r in rows if r["hour_key"] == hour_key and r["parent_key"] is None]
     carried = [
         r for r in rows
@@ -133,7 +133,7 @@ def slices_for_hour(ctx: CollectionContext, hour_key: str) -> tuple[list[dict], 
     if carried and ctx.client is not None:
         for r in carried:
             r["hour_key"] = hour_key
-        ctx.store.upsert_slices([_slice_row(r) for r in carried])
+        ctx.store.upsert_slices([slice_row(r) for r in carried])
     return mine + (carried if ctx.client is not None else []), len(carried)
 
 
@@ -152,7 +152,7 @@ def collect_hour(ctx: CollectionContext, hour_key: str) -> HourReport:
             s = Slice.from_query(row["slice_key"], row["query"], row.get("parent_key"))
             _collect_slice(ctx, s, row, hour_key, partition_key, report, bought)
     finally:
-        _flush_calls(ctx, partition_key, report)
+        flush_calls(ctx, partition_key, report)
         report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -215,7 +215,8 @@ def _save_slice(ctx, s, hour_key, status, total, pages, done, error, live, cover
     )
 
 
-def _slice_row(r: dict) -> dict:
+def slice_row(r: dict) -> dict:
+    """A `search_slices` row with exactly the store's columns."""
     keys = ("source", "slice_key", "hour_key", "query", "total_entries", "pages_total", "pages_done",
             "status", "coverage", "parent_key", "error")
     return {k: r.get(k) for k in keys}
@@ -290,7 +291,7 @@ def _handle_people(ctx, people: list, partition_key, report: HourReport, bought:
         outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=ctx.store,
                               index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))
         report.batch.add(outcome)
-    _flush_calls(ctx, partition_key, report)
+    flush_calls(ctx, partition_key, report)
     if ctx.on_batch is not None:
         ctx.on_batch(report)
 
@@ -300,10 +301,7 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
     request_key = _match_key(chunk)
     if ctx.client is None:
         raise ReplayMiss(f"enrichment {request_key} was never bought")
-    price = ctx.price_per_credit * len(chunk)  # at most one credit per person
-    if not can_spend(ctx.spent_usd, price, ctx.budget_usd):
-        raise BudgetExhausted(SOURCE, f"budget guard: buying {len(chunk)} people (${price:.2f}) would take spend "
-                              f"from ${ctx.spent_usd:.2f} past the ${ctx.budget_usd:,.2f} budget; paid calls stopped")
+    guard_purchase(ctx, SOURCE, len(chunk))
     try:
         result = ctx.client.bulk_match(chunk)
     except UnreadablePaidResponse as exc:
@@ -315,11 +313,7 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
                        result.response.status, ctx.run_id)
     report.bought += len(chunk)
     report.credits += result.credits_consumed
-    if result.credits_consumed:
-        insert_costs(ctx.store, [{"vendor": SOURCE, "endpoint": "people/bulk_match", "units": result.credits_consumed,
-                                  "unit_price_usd": ctx.price_per_credit, "run_id": ctx.run_id,
-                                  "partition_key": partition_key}])
-        ctx.spent_usd += result.credits_consumed * ctx.price_per_credit
+    record_purchase(ctx, SOURCE, "people/bulk_match", result.credits_consumed, partition_key)
     got: dict[str, Any] = dict.fromkeys(chunk)
     for pid, match in zip(chunk, result.matches, strict=False):
         if isinstance(match, dict):
@@ -328,7 +322,25 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
     return got
 
 
-def _flush_calls(ctx, partition_key, report: HourReport) -> None:
+def guard_purchase(ctx, source: str, units: float) -> None:
+    """Raise `BudgetExhausted` if buying `units` (at most one each per person) would pass the budget."""
+    price = ctx.price_per_credit * units
+    if not can_spend(ctx.spent_usd, price, ctx.budget_usd):
+        raise BudgetExhausted(source, f"budget guard: buying {units:g} people (${price:.2f}) would take spend "
+                              f"from ${ctx.spent_usd:.2f} past the ${ctx.budget_usd:,.2f} budget; paid calls stopped")
+
+
+def record_purchase(ctx, source: str, endpoint: str, units: float, partition_key: str) -> None:
+    """Book a paid call in the cost ledger (every vendor's spend in one place) and in the running total."""
+    if units:
+        insert_costs(ctx.store, [{"vendor": source, "endpoint": endpoint, "units": units,
+                                  "unit_price_usd": ctx.price_per_credit, "run_id": ctx.run_id,
+                                  "partition_key": partition_key}])
+        ctx.spent_usd += units * ctx.price_per_credit
+
+
+def flush_calls(ctx, partition_key, report: HourReport) -> None:
+    """Persist the client's logged calls (every attempt counted) as `vendor_calls` rows."""
     if ctx.client is None:
         return
     calls = ctx.client.http.drain_calls()

@@ -11,13 +11,16 @@ from lead_assets.core.scoring import score_leads
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.pipeline.apollo_collection import CollectionContext
 
+# What one paid unit of each source costs (key in sprint.yaml prices_usd).
+UNIT_PRICE_KEYS = {"apollo": "apollo_credit", "zoominfo": "zoominfo_record"}
+
 
 def collection_context(cfg: SprintConfig, store, index, client=None, run_id=None,
-                       log: logging.Logger | None = None, on_batch=None) -> CollectionContext:
-    """A collection context for one run; `client=None` means replay from the landing table only."""
-    apollo = cfg.collection.get("apollo", {})
+                       log: logging.Logger | None = None, on_batch=None, source: str = "apollo") -> CollectionContext:
+    """A collection context for one run of `source`; `client=None` means replay from the landing table only."""
+    apollo = cfg.collection.get(source, {})
     return CollectionContext(
-        price_per_credit=float(cfg.prices_usd.get("apollo_credit", 0.0)),
+        price_per_credit=float(cfg.prices_usd.get(UNIT_PRICE_KEYS.get(source, ""), 0.0)),
         budget_usd=float(cfg.targets.budget_usd),
         per_page=int(apollo.get("per_page", 100)),
         max_pages=int(apollo.get("max_pages", 500)),

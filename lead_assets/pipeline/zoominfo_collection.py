@@ -33,11 +33,15 @@ from lead_assets.pipeline.apollo_collection import (
     CollectionContext,
     HourReport,
     ReplayMiss,
-    _flush_calls,
-    _slice_row,
+    ensure_plan,
+    flush_calls,
+    guard_purchase,
+    record_purchase,
+    slices_for_hour,
 )
 from lead_assets.pipeline.lead_batches import VendorRecord, store_batch
-from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
+from lead_assets.pipeline.search_plan import Slice
+from lead_assets.store.enrichment_ledger import total_spend
 
 SOURCE = "zoominfo"
 
@@ -102,36 +106,6 @@ def zoominfo_query(s: Slice) -> dict[str, Any]:
     return query
 
 
-def ensure_plan(ctx: CollectionContext) -> None:
-    """Register every planned ZoomInfo slice once (the plan is deterministic, so this is idempotent)."""
-    planned = plan_slices(ctx.roles, ctx.locations)
-    hours = assign_hours(planned, ctx.start, ctx.hours)
-    have = {s["slice_key"] for s in ctx.store.slices(SOURCE)}
-    new = [
-        {"source": SOURCE, "slice_key": s.key, "hour_key": hours[s.key], "query": s.query_json(),
-         "status": "pending", "parent_key": None}
-        for s in planned
-        if s.key not in have
-    ]
-    if new:
-        ctx.store.upsert_slices(new)
-
-
-def slices_for_hour(ctx: CollectionContext, hour_key: str) -> tuple[list[dict], int]:
-    """This hour's top-level ZoomInfo slices plus unfinished ones from earlier hours (taken over)."""
-    rows = ctx.store.slices(SOURCE)
-    mine = [r for r in rows if r["hour_key"] == hour_key and r["parent_key"] is None]
-    carried = [
-        r for r in rows
-        if r["hour_key"] < hour_key and r["parent_key"] is None and r["status"] in ("pending", "in_progress", "failed")
-    ]
-    if carried and ctx.client is not None:
-        for r in carried:
-            r["hour_key"] = hour_key
-        ctx.store.upsert_slices([_slice_row(r) for r in carried])
-    return mine + (carried if ctx.client is not None else []), len(carried)
-
-
 def _paging(ctx: CollectionContext) -> tuple[int, int]:
     """(rpp, max pages): the context's view of the cap, within ZoomInfo's own limits."""
     rpp = max(1, min(ctx.per_page, RPP_MAX))
@@ -155,16 +129,17 @@ def collect_hour(ctx: CollectionContext, hour_key: str) -> HourReport:
     started = time.monotonic()
     partition_key = f"{hour_key}|{SOURCE}"
     report = HourReport(partition_key=partition_key)
-    ensure_plan(ctx)
-    slice_rows, carried = slices_for_hour(ctx, hour_key)
+    ensure_plan(ctx, SOURCE)
+    slice_rows, carried = slices_for_hour(ctx, hour_key, SOURCE)
     report.slices_carried_over = carried
     bought = _landed_enrichments(ctx, partition_key)
+    ctx.spent_usd = total_spend(ctx.store)
     try:
         for row in slice_rows:
             s = Slice.from_query(row["slice_key"], row["query"], row.get("parent_key"))
             _collect_slice(ctx, s, hour_key, partition_key, report, bought)
     finally:
-        _flush_calls(ctx, partition_key, report)
+        flush_calls(ctx, partition_key, report)
         report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -318,7 +293,7 @@ def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bou
         outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=ctx.store,
                               index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))
         report.batch.add(outcome)
-    _flush_calls(ctx, partition_key, report)
+    flush_calls(ctx, partition_key, report)
     if ctx.on_batch is not None:
         ctx.on_batch(report)
 
@@ -328,6 +303,7 @@ def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[st
     request_key = _enrich_key(chunk)
     if ctx.client is None:
         raise ReplayMiss(f"enrichment {request_key} was never bought")
+    guard_purchase(ctx, SOURCE, len(chunk))
     try:
         result = ctx.client.enrich_contacts(chunk)
     except UnreadablePaidResponse as exc:
@@ -340,4 +316,5 @@ def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[st
     report.bought += len(chunk)
     report.matched += result.matched
     report.credits += result.credits
+    record_purchase(ctx, SOURCE, "enrich/contact", result.credits, partition_key)
     return {pid: o.contact if o.status == "FULL_MATCH" else o.status for pid, o in result.outcomes.items()}
