@@ -49,6 +49,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "SMTP_URL": (None, "smtp://user:pass@host:587 or smtps://...; with ALERT_EMAIL_TO, alerts also go by email"),
     "ALERT_EMAIL_TO": (None, "Comma-separated recipients of alert and report emails"),
     "ALERT_EMAIL_FROM": (None, "Sender address of alert emails"),
+    "LEAD_SPRINT_HOURLY_REPORT_CRON": ("10 * * * *", "When the hourly report goes out (cron, UTC)"),
     "LEADS_BACKUP_DIR": (None, "Where the daily lead-store backups go (default .lead_sprint/backups)"),
     "LEADS_BACKUP_KEEP_DAYS": ("7", "Backups older than this many days are pruned"),
     "RAW_RETENTION_DAYS": ("30", "Raw vendor payloads (raw_landings) older than this are purged daily"),
