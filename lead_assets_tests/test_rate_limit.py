@@ -1,8 +1,12 @@
 """The client-side window limiter: counts, waits, trusts the vendor's remaining counts."""
 
-import pytest
+import threading
+import time
 
-from lead_assets.clients.rate_limit import WindowLimiter
+import pytest
+import redis
+
+from lead_assets.clients.rate_limit import RedisWindowLimiter, WindowLimiter, make_limiter
 
 
 class FakeClock:
@@ -69,3 +73,68 @@ def test_seconds_until_reset_uses_the_shortest_window():
     lim = make({"search": {"minute": 1, "hour": 10}}, clock)
     assert lim.seconds_until_reset("search") == pytest.approx(30.0)
     assert lim.seconds_until_reset("nothing") == 0.0
+
+
+# -- shared through Redis -----------------------------------------------------------------
+
+
+def shared(redis_url, clock, vendor="acme", limits=None):
+    client = redis.Redis.from_url(redis_url)
+    return RedisWindowLimiter(vendor, limits or {"search": {"minute": 5}}, client, clock=clock, sleep=clock.sleep)
+
+
+def test_two_processes_share_one_window(redis_url):
+    clock = FakeClock(960.0)
+    a, b = shared(redis_url, clock), shared(redis_url, clock)
+    for limiter in (a, b, a, b, a):
+        assert limiter.acquire("search", max_wait=0) == 0.0
+    with pytest.raises(TimeoutError):
+        b.acquire("search", max_wait=0)  # the window is full for both
+    assert a.acquire("search") == pytest.approx(60.0)  # next window
+
+
+def test_shared_limiter_trusts_the_vendor_count(redis_url):
+    clock = FakeClock(960.0)
+    a, b = shared(redis_url, clock), shared(redis_url, clock)
+    a.observe("search", {"minute": 1})  # the vendor says one call is left
+    assert b.acquire("search", max_wait=0) == 0.0
+    with pytest.raises(TimeoutError):
+        b.acquire("search", max_wait=0)
+
+
+def test_threads_never_exceed_the_shared_limit(redis_url):
+    limits = {"api": {"second": 20}}
+    limiters = [RedisWindowLimiter("burst", limits, redis.Redis.from_url(redis_url)) for _ in range(4)]
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker(limiter):
+        for _ in range(15):
+            limiter.acquire("api")
+            with lock:
+                stamps.append(time.time())
+
+    threads = [threading.Thread(target=worker, args=(lim,)) for lim in limiters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    per_second: dict[int, int] = {}
+    for s in stamps:
+        per_second[int(s)] = per_second.get(int(s), 0) + 1
+    assert len(stamps) == 60 and max(per_second.values()) <= 20
+
+
+def test_redis_down_falls_back_to_counting_in_process():
+    clock = FakeClock(960.0)
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    limiter = RedisWindowLimiter("acme", {"search": {"minute": 2}}, dead, clock=clock, sleep=clock.sleep)
+    assert limiter.acquire("search") == 0.0 and limiter.acquire("search") == 0.0
+    assert limiter.acquire("search") == pytest.approx(60.0)
+    assert limiter.fallbacks == 3
+
+
+def test_make_limiter_picks_redis_when_it_answers(redis_url):
+    assert isinstance(make_limiter("acme", {"s": {"second": 1}}, redis_url=redis_url), RedisWindowLimiter)
+    assert isinstance(make_limiter("acme", {"s": {"second": 1}}, redis_url="redis://127.0.0.1:1/0"), WindowLimiter)
+    assert make_limiter("acme", None) is None

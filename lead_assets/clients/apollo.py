@@ -15,7 +15,7 @@ from typing import Any
 
 from lead_assets.clients.errors import VendorCallFailed
 from lead_assets.clients.http import VendorHttp, VendorResponse
-from lead_assets.clients.rate_limit import WindowLimiter
+from lead_assets.clients.rate_limit import make_limiter
 
 SEARCH_PATH = "/api/v1/mixed_people/api_search"
 BULK_MATCH_PATH = "/api/v1/people/bulk_match"
@@ -87,10 +87,8 @@ class ApolloClient:
         logger: logging.Logger | None = None,
         sleep=None,
     ):
-        limiter = None
-        if limits:
-            kwargs = {"window_seconds": dict(window_seconds)} if window_seconds else {}
-            limiter = WindowLimiter(limits=limits, **kwargs)
+        # Shared through Redis when REDIS_URL answers, so parallel runs stay inside the vendor's limits together.
+        limiter = make_limiter(self.vendor, limits, window_seconds=window_seconds)
         extra = {"sleep": sleep} if sleep is not None else {}
         self.http = VendorHttp(
             self.vendor,

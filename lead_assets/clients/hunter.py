@@ -35,7 +35,7 @@ from lead_assets.clients.errors import (
     VendorRequestError,
 )
 from lead_assets.clients.http import CallRecord, VendorHttp, VendorResponse, redact
-from lead_assets.clients.rate_limit import WindowLimiter
+from lead_assets.clients.rate_limit import make_limiter
 
 FINDER_PATH = "/v2/email-finder"
 VERIFIER_PATH = "/v2/email-verifier"
@@ -214,10 +214,8 @@ def make_http(
     **kwargs: Any,
 ) -> VendorHttp:
     """A `VendorHttp` with a window limiter built from `limits` (None: no client-side limits)."""
-    limiter = None
-    if limits:
-        extra = {"window_seconds": dict(window_seconds)} if window_seconds else {}
-        limiter = WindowLimiter(limits=limits, **extra)
+    # Shared through Redis when REDIS_URL answers; Hunter sends no rate headers, so these counts are the model.
+    limiter = make_limiter(vendor, limits, window_seconds=window_seconds)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     return VendorHttp(
         vendor,

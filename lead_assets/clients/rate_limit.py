@@ -94,3 +94,122 @@ class WindowLimiter:
             shortest = min(windows, key=lambda w: w.seconds)
             shortest.roll(now)
             return max(0.0, shortest.start + shortest.seconds - now)
+
+
+# Check every window, then take one call from all of them, atomically: parallel runs on other
+# processes see the same counts, so together they stay inside the vendor's limit.
+_ACQUIRE_LUA = """
+local n = #KEYS
+for i = 1, n do
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if used >= tonumber(ARGV[i]) then return i end
+end
+for i = 1, n do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[n + i])
+end
+return 0
+"""
+# Raise a window's count to what the vendor says was used (never lower it).
+_OBSERVE_LUA = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > used then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return 0
+"""
+
+
+class RedisWindowLimiter:
+    """`WindowLimiter` shared by every process through Redis (same interface, same fixed windows).
+
+    If Redis fails mid-run the limiter falls back to counting in-process (logged once) so a
+    run never stalls on its limiter; it tries Redis again on the next call.
+    """
+
+    def __init__(self, vendor: str, limits, client, *, namespace: str = "leadsprint",
+                 window_seconds=None, clock=time.time, sleep=time.sleep, logger=None):
+        import logging
+
+        self.vendor, self.limits, self.client, self.namespace = vendor, limits, client, namespace
+        self.window_seconds = dict(window_seconds or WINDOW_SECONDS)
+        self.clock, self.sleep = clock, sleep
+        self.log = logger or logging.getLogger("lead_sprint.rate_limit")
+        self.local = WindowLimiter(limits=limits, window_seconds=self.window_seconds, clock=clock, sleep=sleep)
+        self.fallbacks = 0
+        self._acquire = client.register_script(_ACQUIRE_LUA)
+        self._observe = client.register_script(_OBSERVE_LUA)
+
+    def _windows(self, cls: str, now: float) -> list[tuple[str, int, float, float]]:
+        out = []
+        for name, limit in (self.limits.get(cls) or {}).items():
+            if not limit:
+                continue
+            seconds = float(self.window_seconds[name])
+            start = math.floor(now / seconds) * seconds
+            key = f"{self.namespace}:rl:{self.vendor}:{cls}:{name}:{int(start)}"
+            out.append((key, int(limit), start, seconds))
+        return out
+
+    def acquire(self, cls: str, max_wait: float = 90.0) -> float:
+        import redis
+
+        waited = 0.0
+        while True:
+            now = self.clock()
+            windows = self._windows(cls, now)
+            if not windows:
+                return waited
+            try:
+                full = self._acquire(keys=[w[0] for w in windows],
+                                     args=[w[1] for w in windows] + [int(w[3]) + 5 for w in windows])
+            except redis.RedisError as exc:
+                self.fallbacks += 1
+                if self.fallbacks == 1:
+                    self.log.warning("%s rate limiter: Redis unavailable (%s); counting in-process", self.vendor, exc)
+                return waited + self.local.acquire(cls, max_wait=max_wait - waited)
+            if not full:
+                return waited
+            _, _, start, seconds = windows[int(full) - 1]
+            wait = start + seconds - now
+            if waited + wait > max_wait:
+                raise TimeoutError(wait)
+            self.sleep(wait)
+            waited += wait
+
+    def observe(self, cls: str, remaining) -> None:
+        import redis
+
+        now = self.clock()
+        by_name = {w[0].split(":")[-2]: w for w in self._windows(cls, now)}
+        for name, left in remaining.items():
+            window = by_name.get(name)
+            if window is None:
+                continue
+            key, limit, _, seconds = window
+            try:
+                self._observe(keys=[key], args=[max(limit - int(left), 0), int(seconds) + 5])
+            except redis.RedisError:
+                self.local.observe(cls, {name: left})
+
+    def seconds_until_reset(self, cls: str) -> float:
+        return self.local.seconds_until_reset(cls)
+
+
+def make_limiter(vendor: str, limits, *, window_seconds=None, redis_url: str | None = None, **kwargs):
+    """The limiter for a vendor: shared through Redis when `redis_url` (default: REDIS_URL) answers,
+    else in-process. None when the vendor has no configured limits."""
+    import os
+
+    if not limits:
+        return None
+    url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
+    if url:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            client.ping()
+            return RedisWindowLimiter(vendor, limits, client, window_seconds=window_seconds, **kwargs)
+        except redis.RedisError:
+            pass  # the in-process limiter still keeps this process inside the limits
+    extra = {"window_seconds": dict(window_seconds)} if window_seconds else {}
+    return WindowLimiter(limits=limits, **extra, **{k: v for k, v in kwargs.items() if k in ("clock", "sleep")})

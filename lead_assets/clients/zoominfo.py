@@ -28,7 +28,7 @@ import requests
 
 from lead_assets.clients.errors import UnreadablePaidResponse, VendorAuthError, VendorCallFailed
 from lead_assets.clients.http import VendorHttp, VendorResponse
-from lead_assets.clients.rate_limit import WindowLimiter
+from lead_assets.clients.rate_limit import make_limiter
 
 AUTH_PATH = "/authenticate"
 SEARCH_PATH = "/search/contact"
@@ -248,10 +248,8 @@ class ZoomInfoClient:
         self.credential_setting = PKI_SETTINGS if self.pki else PASSWORD_SETTINGS
         self.clock = clock
         self.log = logger or logging.getLogger("lead_sprint.zoominfo")
-        limiter = None
-        if limits:
-            kwargs = {"window_seconds": dict(window_seconds)} if window_seconds else {}
-            limiter = WindowLimiter(limits=limits, **kwargs)
+        # Shared through Redis when REDIS_URL answers, so parallel runs stay inside the vendor's limits together.
+        limiter = make_limiter("zoominfo", limits, window_seconds=window_seconds)
         extra = {"sleep": sleep} if sleep is not None else {}
         self.http = VendorHttp(
             self.vendor,
