@@ -42,6 +42,7 @@ bench: $(STAMP) services
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_enrichment.py
 	$(BIN)/python benchmarks/bench_crm.py
+	$(BIN)/python benchmarks/bench_rate_limits.py
 
 sandbox-stop: $(STAMP)
 	$(BIN)/lead-sprint sandbox stop
