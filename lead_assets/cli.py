@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lead_assets.config.settings import STATE_DIR
 from lead_assets.maintenance_cli import add_maintenance_commands
+from lead_assets.privacy_cli import add_privacy_commands
 
 DEMO_DAGSTER_HOME = STATE_DIR / "dagster_home"
 LOCAL_INSTANCE_YAML = Path(__file__).resolve().parent / "config" / "dagster_local.yaml"
@@ -284,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     crm.add_argument("action", choices=["setup"], help="setup: create missing custom properties, show the mapping")
     crm.set_defaults(func=cmd_crm_setup)
     add_maintenance_commands(sub)
+    add_privacy_commands(sub)
     sandbox = sub.add_parser("sandbox", help="start (or print the URL of) / stop the shared sandbox")
     sandbox.add_argument("action", choices=["start", "stop"])
     sandbox.set_defaults(func=cmd_sandbox)

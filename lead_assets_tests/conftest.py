@@ -32,6 +32,8 @@ STORE_TABLES = (
     "field_provenance",
     "cost_ledger",
     "crm_sync_state",
+    "suppression_list",
+    "erasure_audit",
 )
 
 

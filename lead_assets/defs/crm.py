@@ -7,6 +7,7 @@ import dagster as dg
 from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.resources import CrmResource, LeadStoreResource
 from lead_assets.pipeline.crm_sync import sync_to_crm
+from lead_assets.store.suppression import suppressed_lead_ids
 
 
 @dg.asset(
@@ -30,7 +31,7 @@ def crm_exports(context: dg.AssetExecutionContext, lead_store: LeadStoreResource
         context.log.warning("CRM_TARGET is unset: no CRM sync")
         return dg.MaterializeResult(metadata={"crm": "none", "message": "CRM_TARGET is unset: no CRM sync"})
     report = sync_to_crm(store, config.target, crm.client(config, logger=context.log), config,
-                         run_id=context.run.run_id, log=context.log)
+                         run_id=context.run.run_id, log=context.log, suppressed=suppressed_lead_ids(store))
     meta = report.as_metadata()
     rejections = meta.pop("rejections")
     problems = meta.pop("mapping_problems")

@@ -24,6 +24,7 @@ from lead_assets.core.waterfall import can_spend
 from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
 from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
 from lead_assets.store.enrichment_ledger import insert_costs, total_spend
+from lead_assets.store.suppression import drop_suppressed_people
 
 SOURCE = "apollo"
 
@@ -260,6 +261,7 @@ def _landed_matches(ctx, partition_key) -> dict[str, Any]:
 
 def _handle_people(ctx, people: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
     """Buy the people of one page never seen before, then store the page as one batch."""
+    people = drop_suppressed_people(ctx.store, SOURCE, people)  # erased/suppressed: never bought again
     records: list[VendorRecord] = []
     ids: list[str] = []
     for person in people:

@@ -78,6 +78,7 @@ from lead_assets.store.enrichment_ledger import (
     upsert_provenance,
 )
 from lead_assets.store.lead_store import LeadStore, utc_now
+from lead_assets.store.suppression import suppressed_lead_ids
 
 VERIFICATION = "email_verification"  # ledger field of a verifier's check of a found email
 CLIENT_CLASSES = {"hunter": HunterClient, "neverbounce": NeverBounceClient, "clearbit": ClearbitClient}
@@ -539,6 +540,8 @@ def enrich_leads(
     budget = config.budget_usd if budget is None else budget
     report = EnrichmentReport(run_id=run_id, partition_key=partition_key, budget_usd=budget)
     leads = store.fetch_leads(list(dict.fromkeys(lead_ids)))
+    # Suppressed people are never bought again, not even their missing fields.
+    leads = leads[~leads["lead_id"].isin(suppressed_lead_ids(store, leads["lead_id"].tolist()))].reset_index(drop=True)
     report.leads = len(leads)
     if leads.empty:
         report.total_spend_usd = total_spend(store)

@@ -23,6 +23,7 @@ from lead_assets.core.normalise import normalise_leads
 from lead_assets.core.scoring import score_leads
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.core.vendor_records import MAPPED_FIELDS
+from lead_assets.store.suppression import drop_suppressed_records
 
 _EMAIL_RANK = {"verified": 0, "unverified": 1, "undeliverable": 2}
 
@@ -160,6 +161,7 @@ def store_batch(
 ) -> BatchOutcome:
     """Normalise, resolve, merge, score and upsert one batch; quarantine what cannot be a lead."""
     now = now or datetime.now(UTC)
+    records = drop_suppressed_records(store, records, source)  # a suppressed person is never stored again
     outcome = BatchOutcome(records=len(records))
     quarantine_rows: list[dict[str, Any]] = []
     good: list[tuple[VendorRecord, dict[str, Any]]] = []

@@ -42,6 +42,7 @@ from lead_assets.pipeline.apollo_collection import (
 from lead_assets.pipeline.lead_batches import VendorRecord, store_batch
 from lead_assets.pipeline.search_plan import Slice
 from lead_assets.store.enrichment_ledger import total_spend
+from lead_assets.store.suppression import drop_suppressed_people
 
 SOURCE = "zoominfo"
 
@@ -261,6 +262,7 @@ def _quarantined_elsewhere(ctx, ids: list[str]) -> set[str]:
 
 def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
     """Buy the people of one page never seen before, then store the page as one batch."""
+    contacts = drop_suppressed_people(ctx.store, SOURCE, contacts)  # erased/suppressed: never bought again
     records: list[VendorRecord] = []
     ids: list[str] = []
     for contact in contacts:

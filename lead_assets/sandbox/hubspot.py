@@ -258,6 +258,7 @@ class HubSpotApp(VendorApp):
             ("GET", re.compile(rf"^{PROPERTIES_PATH}/([^/]+)$"), self._get_property),
             ("DELETE", re.compile(rf"^{PROPERTIES_PATH}/([^/]+)$"), self._delete_property),
             ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/upsert$"), self._batch_upsert),
+            ("POST", re.compile(rf"^{CONTACTS_PATH}/gdpr-delete$"), self._gdpr_delete),
             ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/create$"), self._batch_create),
             ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/update$"), self._batch_update),
             ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/read$"), self._batch_read),
@@ -834,6 +835,23 @@ class HubSpotApp(VendorApp):
                 )
             )
         return self._finish(results, errors, ok_status, started)
+
+    def _gdpr_delete(self, req: Request, match: re.Match) -> Response:
+        """GDPR delete: the contact (by id, email or a unique property) is removed for good; 204."""
+        body = req.json() or {}
+        key, id_prop = str(body.get("objectId") or ""), body.get("idProperty") or "hs_object_id"
+        with self._lock:
+            contact_id = key if id_prop == "hs_object_id" else self.unique_index.get(id_prop, {}).get(
+                key.lower() if id_prop == "email" else key)
+            contact = self.contacts.pop(contact_id or "", None)
+            if contact is None:
+                return Response(404)
+            for name, index in self.unique_index.items():
+                value = contact["properties"].get(name)
+                if value and index.get(value) == contact_id:
+                    index.pop(value)
+            self.counters["gdpr_deleted"] += 1
+        return Response(204)
 
     def _batch_upsert(self, req: Request, match: re.Match) -> Response:
         body = req.json()

@@ -525,6 +525,17 @@ class SalesforceApp(VendorApp):
                 if job is None:
                     return _sf_error(404, "NOT_FOUND", "The requested resource does not exist")
                 return self._job_call(req, job, m.group(2))
+        m = re.match(r"^/sobjects/Lead/([^/]+)$", rest)
+        if m and method == "DELETE":
+            with self._lock:
+                record = self.leads.pop(m.group(1), None)
+                if record is None:
+                    return _sf_error(404, "ENTITY_IS_DELETED", "entity is deleted")
+                for ext, idx in self.by_external.items():
+                    if idx.get(record.get(ext)) == m.group(1):
+                        idx.pop(record[ext])
+                self.counters["deleted"] += 1
+            return Response(204)
         return _sf_error(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _create_job(self, req: Request, version: str) -> Response:
