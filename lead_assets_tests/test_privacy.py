@@ -9,8 +9,6 @@ same partition: the person is neither stored, bought nor synced again.
 from __future__ import annotations
 
 import hashlib
-import inspect
-import re
 
 import dagster as dg
 import pandas as pd
@@ -26,11 +24,9 @@ from lead_assets.defs.leads import deduped_leads, scored_leads
 from lead_assets.defs.partitions import sprint_partition_key
 from lead_assets.defs.privacy import erase_person_job
 from lead_assets.defs.resources import LeadStoreResource
-from lead_assets.pipeline import apollo_collection
 from lead_assets.pipeline.erasure import erase_person, read_audit
 from lead_assets.privacy_cli import erase_run_config
 from lead_assets.sandbox import SandboxConfig, start_sandbox
-from lead_assets.sandbox.server import Response
 from lead_assets.store import suppression
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets_tests.sandbox_resources import sandbox_resources
@@ -166,33 +162,6 @@ def sandbox():
         yield sb
 
 
-def _gdpr_delete(self, req, match):
-    """The HubSpot GDPR delete the sandbox should answer (proposed for sandbox/hubspot.py)."""
-    body = req.json() or {}
-    key, id_prop = str(body.get("objectId") or ""), body.get("idProperty") or "hs_object_id"
-    with self._lock:
-        contact_id = key if id_prop == "hs_object_id" else self.unique_index.get(id_prop, {}).get(
-            key.lower() if id_prop == "email" else key)
-        contact = self.contacts.pop(contact_id or "", None)
-        if contact is None:
-            return Response(404)
-        for name, index in self.unique_index.items():
-            value = contact["properties"].get(name)
-            if value and index.get(value) == contact_id:
-                index.pop(value)
-        self.counters["gdpr_deleted"] += 1
-    return Response(204)
-
-
-def _ensure_gdpr_route(app) -> bool:
-    """Install the proposed route when the sandbox lacks it; True when it was missing."""
-    if any("gdpr-delete" in pattern.pattern for _, pattern, _ in app._routes):
-        return False
-    app._routes.insert(0, ("POST", re.compile(r"^/crm/v3/objects/contacts/gdpr-delete$"),
-                           _gdpr_delete.__get__(app)))
-    return True
-
-
 @pytest.fixture
 def private_redis_url():
     """A Redis database of this test alone (DB 13): DB 15 is shared by concurrent test sessions whose
@@ -211,24 +180,6 @@ def private_redis_url():
     finally:
         client.flushdb()
         client.close()
-
-
-def _wire_suppression(monkeypatch) -> None:
-    """The collection hooks proposed for apollo_collection, applied here until they are in the module."""
-    if "drop_suppressed_people" in inspect.getsource(apollo_collection._handle_people):
-        return
-    handle, store_batch = apollo_collection._handle_people, apollo_collection.store_batch
-
-    def handle_people(ctx, people, *args, **kwargs):
-        return handle(ctx, suppression.drop_suppressed_people(ctx.store, apollo_collection.SOURCE, people),
-                      *args, **kwargs)
-
-    def store_batch_filtered(records, *, source, store, **kwargs):
-        return store_batch(suppression.drop_suppressed_records(store, records, source), source=source, store=store,
-                           **kwargs)
-
-    monkeypatch.setattr(apollo_collection, "_handle_people", handle_people)
-    monkeypatch.setattr(apollo_collection, "store_batch", store_batch_filtered)
 
 
 def _traces(store, needles: list[str]) -> list[str]:
@@ -254,7 +205,6 @@ def test_erasure_after_a_sandbox_sprint_leaves_no_trace_and_the_person_never_ret
         sandbox, tmp_path, private_redis_url, monkeypatch):
     from lead_assets.pipeline.crm_sync import crm_setup
 
-    _wire_suppression(monkeypatch)
     sandbox.reset()
     resources = sandbox_resources(sandbox.base_url, tmp_path,
                                   lead_store=LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}",
@@ -264,7 +214,6 @@ def test_erasure_after_a_sandbox_sprint_leaves_no_trace_and_the_person_never_ret
     crm_setup(config.target, crm.client(config), config)
     hubspot = sandbox.router.apps["hubspot"]
     apollo = sandbox.router.apps["apollo"]
-    gdpr_route_was_missing = _ensure_gdpr_route(hubspot)
     key = sprint_partition_key("2026-11-27-00:00", "apollo")
     with dg.instance_for_test() as instance:
         assert dg.materialize(SPRINT, partition_key=key, resources=resources, instance=instance).success
@@ -329,8 +278,6 @@ def test_erasure_after_a_sandbox_sprint_leaves_no_trace_and_the_person_never_ret
         assert _traces(store, needles) == []
         assert not [c for c in hubspot.contacts_snapshot() if c["properties"].get("email") == email]
         assert hubspot.stats()["contacts_created"] == created_before
-    if gdpr_route_was_missing:
-        hubspot._routes[:] = [r for r in hubspot._routes if "gdpr-delete" not in r[1].pattern]
 
 
 def test_privacy_commands_parse_and_suppress(tmp_path, monkeypatch):
