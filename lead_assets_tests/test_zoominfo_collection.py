@@ -21,7 +21,7 @@ from lead_assets.clients.zoominfo import ZoomInfoClient
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.vendor_records import MAPPED_FIELDS
 from lead_assets.core.zoominfo_records import zoominfo_contact_record, zoominfo_linkedin_url
-from lead_assets.pipeline import apollo_collection, zoominfo_collection
+from lead_assets.pipeline import apollo_collection
 from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import Slice, assign_hours, hour_keys, plan_slices
 from lead_assets.pipeline.zoominfo_collection import (
@@ -304,7 +304,7 @@ def test_garbage_is_retried_within_the_budget_then_recorded(sandbox, store):
 
 def test_killed_run_resumes_without_paying_twice(sandbox, store, monkeypatch):
     ctx = zi_ctx(sandbox, store)
-    real = zoominfo_collection.store_batch
+    real = apollo_collection.store_batch  # the shared page handler stores
     calls = {"n": 0}
 
     def dying_store_batch(*args, **kwargs):
@@ -313,10 +313,10 @@ def test_killed_run_resumes_without_paying_twice(sandbox, store, monkeypatch):
             raise SystemExit("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(zoominfo_collection, "store_batch", dying_store_batch)
+    monkeypatch.setattr(apollo_collection, "store_batch", dying_store_batch)
     with pytest.raises(SystemExit):
         collect_hour(ctx, HOURS[0])
-    monkeypatch.setattr(zoominfo_collection, "store_batch", real)
+    monkeypatch.setattr(apollo_collection, "store_batch", real)
     bought_before = vendor_stats(sandbox)["records_enriched"]
     report = collect_hour(zi_ctx(sandbox, store, ctx.index), HOURS[0])
     assert report.pages_replayed >= 1

@@ -259,43 +259,63 @@ def _landed_matches(ctx, partition_key) -> dict[str, Any]:
     return found
 
 
-def _handle_people(ctx, people: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
-    """Buy the people of one page never seen before, then store the page as one batch."""
-    people = drop_suppressed_people(ctx.store, SOURCE, people)  # erased/suppressed: never bought again
+def handle_page(ctx, source: str, people: list, *, partition_key: str, report: HourReport, bought: dict[str, Any],
+                id_of: Callable[[Any], str | None], no_id_reason: str, chunk_size: int,
+                buy: Callable[[list[str]], dict[str, Any]], to_record: Callable[[str, Any], VendorRecord],
+                settled: Callable[[list[str]], set[str]] | None = None) -> None:
+    """One search page of any vendor: buy only people never seen, then store the page as one batch.
+
+    `bought` holds what this partition already bought (replays read it from the landing
+    table); `settled` names unknown ids that need no purchase (e.g. quarantined by an
+    earlier hour); `to_record` turns a bought answer (or None / UNREADABLE) into a record.
+    """
+    people = drop_suppressed_people(ctx.store, source, people)  # erased/suppressed: never bought again
     records: list[VendorRecord] = []
     ids: list[str] = []
     for person in people:
-        pid = person.get("id") if isinstance(person, dict) else None
-        if not isinstance(pid, str) or not pid:
-            records.append(VendorRecord(payload=person, fields=None, problem="search result without an Apollo id"))
+        pid = id_of(person)
+        if pid is None:
+            records.append(VendorRecord(payload=person, fields=None, problem=no_id_reason))
         else:
             ids.append(pid)
     report.people_seen += len(people)
-    known = ctx.index.lookup([f"vid:{SOURCE}:{pid}" for pid in ids])
-    unknown = [pid for pid in dict.fromkeys(ids) if f"vid:{SOURCE}:{pid}" not in known]
+    known = ctx.index.lookup([f"vid:{source}:{pid}" for pid in ids])
+    unknown = [pid for pid in dict.fromkeys(ids) if f"vid:{source}:{pid}" not in known]
+    if settled is not None:
+        done = settled([pid for pid in unknown if pid not in bought])
+        unknown = [pid for pid in unknown if pid not in done]
     report.already_known += len(ids) - len(unknown)
     to_buy = [pid for pid in unknown if pid not in bought]
-    for i in range(0, len(to_buy), BULK_MATCH_MAX):
-        chunk = to_buy[i : i + BULK_MATCH_MAX]
-        bought.update(_bulk_match(ctx, chunk, partition_key, report))
-    for pid in unknown:
-        match = bought.get(pid)
-        if match is UNREADABLE:
-            records.append(VendorRecord(payload={"id": pid}, fields=None, problem=UNREADABLE_REASON))
-            continue
-        if match is None:
-            records.append(VendorRecord(payload={"id": pid}, fields=None,
-                                        problem="apollo bulk_match returned no person for this id"))
-            continue
-        fields, problem = apollo_person_record(match)
-        records.append(VendorRecord(payload=match, fields=fields, problem=problem))
+    for i in range(0, len(to_buy), chunk_size):
+        bought.update(buy(to_buy[i : i + chunk_size]))
+    records.extend(to_record(pid, bought.get(pid)) for pid in unknown)
     if records:
-        outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=ctx.store,
+        outcome = store_batch(records, source=source, partition_key=partition_key, store=ctx.store,
                               index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))
         report.batch.add(outcome)
     flush_calls(ctx, partition_key, report)
     if ctx.on_batch is not None:
         ctx.on_batch(report)
+
+
+def _apollo_id(person: Any) -> str | None:
+    pid = person.get("id") if isinstance(person, dict) else None
+    return pid if isinstance(pid, str) and pid else None
+
+
+def _apollo_record(pid: str, match: Any) -> VendorRecord:
+    if match is UNREADABLE:
+        return VendorRecord(payload={"id": pid}, fields=None, problem=UNREADABLE_REASON)
+    if match is None:
+        return VendorRecord(payload={"id": pid}, fields=None, problem="apollo bulk_match returned no person for this id")
+    fields, problem = apollo_person_record(match)
+    return VendorRecord(payload=match, fields=fields, problem=problem)
+
+
+def _handle_people(ctx, people: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
+    handle_page(ctx, SOURCE, people, partition_key=partition_key, report=report, bought=bought,
+                id_of=_apollo_id, no_id_reason="search result without an Apollo id", chunk_size=BULK_MATCH_MAX,
+                buy=lambda chunk: _bulk_match(ctx, chunk, partition_key, report), to_record=_apollo_record)
 
 
 def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import us
@@ -36,13 +35,13 @@ from lead_assets.pipeline.apollo_collection import (
     ensure_plan,
     flush_calls,
     guard_purchase,
+    handle_page,
     record_purchase,
     slices_for_hour,
 )
-from lead_assets.pipeline.lead_batches import VendorRecord, store_batch
+from lead_assets.pipeline.lead_batches import VendorRecord
 from lead_assets.pipeline.search_plan import Slice
 from lead_assets.store.enrichment_ledger import total_spend
-from lead_assets.store.suppression import drop_suppressed_people
 
 SOURCE = "zoominfo"
 
@@ -260,44 +259,23 @@ def _quarantined_elsewhere(ctx, ids: list[str]) -> set[str]:
     return set(df["vendor_person_id"].astype(str)) if len(df) else set()
 
 
+def _zoominfo_record(pid: str, outcome: Any) -> VendorRecord:
+    if outcome is UNREADABLE:
+        return VendorRecord(payload={"id": pid}, fields=None, problem=UNREADABLE_REASON)
+    if outcome == "OPT_OUT":
+        return VendorRecord(payload={"id": pid}, fields=None, problem=OPT_OUT_REASON)
+    if not isinstance(outcome, dict):
+        return VendorRecord(payload={"id": pid}, fields=None, problem=NO_MATCH_REASON)
+    fields, problem = zoominfo_contact_record(outcome)
+    return VendorRecord(payload=outcome, fields=fields, problem=problem)
+
+
 def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
-    """Buy the people of one page never seen before, then store the page as one batch."""
-    contacts = drop_suppressed_people(ctx.store, SOURCE, contacts)  # erased/suppressed: never bought again
-    records: list[VendorRecord] = []
-    ids: list[str] = []
-    for contact in contacts:
-        pid = person_id_text(contact.get("id")) if isinstance(contact, dict) else None
-        if pid is None:
-            records.append(VendorRecord(payload=contact, fields=None, problem=NO_ID_REASON))
-        else:
-            ids.append(pid)
-    report.people_seen += len(contacts)
-    known = ctx.index.lookup([f"vid:{SOURCE}:{pid}" for pid in ids])
-    unknown = [pid for pid in dict.fromkeys(ids) if f"vid:{SOURCE}:{pid}" not in known]
-    done_elsewhere = _quarantined_elsewhere(ctx, [pid for pid in unknown if pid not in bought])
-    unknown = [pid for pid in unknown if pid not in done_elsewhere]
-    report.already_known += len(ids) - len(unknown)
-    to_buy = [pid for pid in unknown if pid not in bought]
-    for i in range(0, len(to_buy), ENRICH_MAX):
-        bought.update(_enrich(ctx, to_buy[i : i + ENRICH_MAX], partition_key, report))
-    for pid in unknown:
-        outcome = bought.get(pid)
-        if outcome is UNREADABLE:
-            records.append(VendorRecord(payload={"id": pid}, fields=None, problem=UNREADABLE_REASON))
-        elif outcome == "OPT_OUT":
-            records.append(VendorRecord(payload={"id": pid}, fields=None, problem=OPT_OUT_REASON))
-        elif not isinstance(outcome, dict):
-            records.append(VendorRecord(payload={"id": pid}, fields=None, problem=NO_MATCH_REASON))
-        else:
-            fields, problem = zoominfo_contact_record(outcome)
-            records.append(VendorRecord(payload=outcome, fields=fields, problem=problem))
-    if records:
-        outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=ctx.store,
-                              index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))
-        report.batch.add(outcome)
-    flush_calls(ctx, partition_key, report)
-    if ctx.on_batch is not None:
-        ctx.on_batch(report)
+    handle_page(ctx, SOURCE, contacts, partition_key=partition_key, report=report, bought=bought,
+                id_of=lambda c: person_id_text(c.get("id")) if isinstance(c, dict) else None,
+                no_id_reason=NO_ID_REASON, chunk_size=ENRICH_MAX,
+                buy=lambda chunk: _enrich(ctx, chunk, partition_key, report), to_record=_zoominfo_record,
+                settled=lambda ids: _quarantined_elsewhere(ctx, ids))
 
 
 def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:
