@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from lead_assets.config.settings import STATE_DIR
+from lead_assets.forecast_cli import add_forecast_commands
 from lead_assets.maintenance_cli import add_maintenance_commands
 from lead_assets.privacy_cli import add_privacy_commands
 
@@ -286,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     crm.set_defaults(func=cmd_crm_setup)
     add_maintenance_commands(sub)
     add_privacy_commands(sub)
+    add_forecast_commands(sub)
     sandbox = sub.add_parser("sandbox", help="start (or print the URL of) / stop the shared sandbox")
     sandbox.add_argument("action", choices=["start", "stop"])
     sandbox.set_defaults(func=cmd_sandbox)

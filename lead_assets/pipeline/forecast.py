@@ -188,10 +188,12 @@ class _Pass:
     ids_by_hour: dict[str, list[str]] = field(default_factory=dict)
     fc: Forecast = field(default_factory=Forecast)
 
-    def search(self, s: Slice, page: int) -> dict:
+    def search(self, s: Slice, page: int) -> tuple[int, list]:
+        """(total_entries, people) of one page; the client's limiter decides when the call goes out."""
         self.fc.search_calls += 1
         try:
-            return self.client.search_people(s.query(), page, per_page=self.per_page).response.data or {}
+            result = self.client.search_people(s.query(), page, per_page=self.per_page)
+            return int(result.total_entries or 0), result.people
         finally:
             calls = self.client.http.drain_calls()  # a dry run records no vendor_calls; count the failures
             self.fc.search_errors += sum(1 for c in calls if c.outcome == "failed")
@@ -200,8 +202,7 @@ class _Pass:
         fc = self.fc
         cap = self.per_page * self.max_pages
         try:
-            first = self.search(s, 1)
-            total = int(first.get("total_entries") or (first.get("pagination") or {}).get("total_entries") or 0)
+            total, first = self.search(s, 1)
             if total > cap:
                 children = s.split()
                 if children:
@@ -214,8 +215,7 @@ class _Pass:
             rows = 0
             ids = self.ids_by_hour.setdefault(hour_key or "", [])
             for page in range(1, fetch + 1):
-                body = first if page == 1 else self.search(s, page)
-                people = body.get("people") or []
+                people = first if page == 1 else self.search(s, page)[1]
                 rows += len(people)
                 ids.extend(p["id"] for p in people if isinstance(p, dict) and isinstance(p.get("id"), str) and p["id"])
             reachable = min(total, cap)
