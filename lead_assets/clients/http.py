@@ -59,10 +59,18 @@ class CallRecord:
     called_at: float = field(default_factory=time.time)
 
 
+_REDACTIONS = (
+    re.compile(rf"(?<![A-Za-z0-9])((?:{'|'.join(SENSITIVE_PARAMS)})=)[^&\s'\"]+", re.IGNORECASE),
+    re.compile(r"(\bauthorization['\"]?\s*[:=]\s*['\"]?(?:(?:bearer|basic|token)\s+)?)[^\s'\",}]+", re.IGNORECASE),
+    re.compile(r"(\b(?:x-api-key|api-key|apikey)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+", re.IGNORECASE),
+    re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+(?=@)", re.IGNORECASE),
+)
+
+
 def redact(text: str) -> str:
-    """Remove secrets from a URL or message before it reaches a log or the event log."""
-    for name in SENSITIVE_PARAMS:
-        text = re.sub(rf"({name}=)[^&\s]+", r"\1***", text, flags=re.IGNORECASE)
+    """Remove secrets (query keys, Authorization / x-api-key headers, URL passwords) from a message."""
+    for pattern in _REDACTIONS:
+        text = pattern.sub(r"\1***", text)
     return text
 
 

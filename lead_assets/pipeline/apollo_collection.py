@@ -288,7 +288,11 @@ def handle_page(ctx, source: str, people: list, *, partition_key: str, report: H
     to_buy = [pid for pid in unknown if pid not in bought]
     for i in range(0, len(to_buy), chunk_size):
         bought.update(buy(to_buy[i : i + chunk_size]))
-    records.extend(to_record(pid, bought.get(pid)) for pid in unknown)
+    # Known to the index and bought by this partition, yet never stored: an older run that died
+    # between registering keys and storing (before batches became one transaction). Store them now.
+    stale = unstored_ids(ctx.store, source, [pid for pid in dict.fromkeys(ids)
+                                             if pid in bought and f"vid:{source}:{pid}" in known])
+    records.extend(to_record(pid, bought.get(pid)) for pid in [*unknown, *stale])
     if records:
         outcome = store_batch(records, source=source, partition_key=partition_key, store=ctx.store,
                               index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))
@@ -296,6 +300,19 @@ def handle_page(ctx, source: str, people: list, *, partition_key: str, report: H
     flush_calls(ctx, partition_key, report)
     if ctx.on_batch is not None:
         ctx.on_batch(report)
+
+
+def unstored_ids(store, source: str, ids: list[str]) -> list[str]:
+    """Ids among `ids` that are neither a `lead_sources` row nor quarantined (any partition)."""
+    if not ids:
+        return []
+    names = [f"i{n}" for n in range(len(ids))]
+    in_list = ", ".join(f":{n}" for n in names)
+    sql = (f"SELECT vendor_person_id FROM lead_sources WHERE source = :source AND vendor_person_id IN ({in_list}) "
+           f"UNION SELECT vendor_person_id FROM quarantine WHERE source = :source AND vendor_person_id IN ({in_list})")
+    df = store.read_sql(sql, {"source": source, **dict(zip(names, ids, strict=True))})
+    done = set(df["vendor_person_id"].dropna().astype(str)) if len(df) else set()
+    return [pid for pid in ids if pid not in done]
 
 
 def _apollo_id(person: Any) -> str | None:
@@ -329,6 +346,8 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
     except UnreadablePaidResponse as exc:
         # Charged but unreadable: land it so no later run buys these people again.
         ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, exc.text, exc.status, ctx.run_id)
+        # Book what it most likely cost (one credit a person) so spend is never under-stated.
+        record_purchase(ctx, SOURCE, "people/bulk_match (unreadable, estimated)", len(chunk), partition_key)
         report.errors.append(f"bulk_match answer unreadable for {len(chunk)} people (quarantined, not re-bought)")
         return dict.fromkeys(chunk, UNREADABLE)
     ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, result.response.text,
@@ -336,6 +355,7 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
     report.bought += len(chunk)
     report.credits += result.credits_consumed
     record_purchase(ctx, SOURCE, "people/bulk_match", result.credits_consumed, partition_key)
+    flush_calls(ctx, partition_key, report)  # the paid call's vendor_calls row must not die with the process
     got: dict[str, Any] = dict.fromkeys(chunk)
     for pid, match in zip(chunk, result.matches, strict=False):
         if isinstance(match, dict):

@@ -206,46 +206,52 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
     # The index is the arbiter: a concurrent run may have registered the same person first.
     primary = dict(zip(*keys.drop_duplicates("row")[["row", "key"]].to_dict("list").values(), strict=True))
     # (lead_keys lists each row's keys in priority order first; alternate keys come after them)
-    winners = index.register({k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)})
-    df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
+    # Keys, leads and sources commit together or not at all: a batch that dies half-way leaves
+    # nothing that would make a re-run believe these people were already stored.
+    with store.transaction() as conn:
+        winners = index.register({k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)},
+                                 conn=conn)
+        df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
 
-    existing = store.fetch_leads(df["lead_id"].unique().tolist())
-    known_ids = set(existing["lead_id"])
-    is_new = ~df["lead_id"].isin(known_ids) & ~df["lead_id"].duplicated()
-    outcome.merged += int((~is_new).sum())
+        existing = store.fetch_leads(df["lead_id"].unique().tolist())
+        known_ids = set(existing["lead_id"])
+        is_new = ~df["lead_id"].isin(known_ids) & ~df["lead_id"].duplicated()
+        outcome.merged += int((~is_new).sum())
 
-    incoming = df.assign(
-        data_source=source,
-        first_partition_key=partition_key,
-        data_collected_date=now,
-        created_at=now,
-        updated_at=now,
-    )
-    lead_cols = [c for c in LEAD_COLUMNS if c in incoming.columns]
-    needs_merge = incoming["lead_id"].isin(known_ids) | incoming["lead_id"].duplicated(keep=False)
-    fresh = incoming.loc[~needs_merge, lead_cols]
-    if needs_merge.any():
-        merged = merge_people(existing.reindex(columns=lead_cols), incoming.loc[needs_merge, lead_cols])
-        merged = _renormalise(merged, lead_cols, matcher)
-        people = pd.concat([fresh, merged], ignore_index=True)
-    else:
-        people = fresh
-    people = score_leads(people)
-    result = store.upsert_leads(people[[c for c in LEAD_COLUMNS if c in people.columns]])
-    outcome.new_leads += result.inserted
-    outcome.lead_ids.extend(people["lead_id"].tolist())
+        incoming = df.assign(
+            data_source=source,
+            first_partition_key=partition_key,
+            data_collected_date=now,
+            created_at=now,
+            updated_at=now,
+        )
+        lead_cols = [c for c in LEAD_COLUMNS if c in incoming.columns]
+        needs_merge = incoming["lead_id"].isin(known_ids) | incoming["lead_id"].duplicated(keep=False)
+        fresh = incoming.loc[~needs_merge, lead_cols]
+        if needs_merge.any():
+            merged = merge_people(existing.reindex(columns=lead_cols), incoming.loc[needs_merge, lead_cols])
+            merged = _renormalise(merged, lead_cols, matcher)
+            people = pd.concat([fresh, merged], ignore_index=True)
+        else:
+            people = fresh
+        people = score_leads(people)
+        result = store.upsert_leads(people[[c for c in LEAD_COLUMNS if c in people.columns]], conn=conn)
+        outcome.new_leads += result.inserted
+        outcome.lead_ids.extend(people["lead_id"].tolist())
 
-    store.record_sources(
-        pd.DataFrame(
-            {
-                "source": source,
-                "vendor_person_id": df["vendor_person_id"].astype(str),
-                "lead_id": df["lead_id"],
-                "partition_key": partition_key,
-                "match_method": df["match_method"],
-            }
-        ).drop_duplicates(["source", "vendor_person_id"])
-    )
+        store.record_sources(
+            pd.DataFrame(
+                {
+                    "source": source,
+                    "vendor_person_id": df["vendor_person_id"].astype(str),
+                    "lead_id": df["lead_id"],
+                    "partition_key": partition_key,
+                    "match_method": df["match_method"],
+                }
+            ).drop_duplicates(["source", "vendor_person_id"]),
+            conn=conn,
+        )
+    index.publish(winners)  # Redis learns the keys only once they are committed
 
 
 def _renormalise(merged: pd.DataFrame, lead_cols: list[str], matcher: TitleMatcher) -> pd.DataFrame:

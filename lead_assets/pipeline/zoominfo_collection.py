@@ -297,4 +297,5 @@ def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[st
     report.matched += result.matched
     report.credits += result.credits
     record_purchase(ctx, SOURCE, "enrich/contact", result.credits, partition_key)
+    flush_calls(ctx, partition_key, report)  # the paid call's vendor_calls row must not die with the process
     return {pid: o.contact if o.status == "FULL_MATCH" else o.status for pid, o in result.outcomes.items()}

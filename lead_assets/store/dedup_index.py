@@ -135,26 +135,36 @@ class DedupIndex:
                 return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
         return self._db_lookup(keys)
 
-    def register(self, mapping: Mapping[str, str], kind: str | None = None) -> dict[str, str]:
+    def register(self, mapping: Mapping[str, str], kind: str | None = None, *, conn=None) -> dict[str, str]:
         """Register key -> lead_id pairs; return the authoritative lead_id of every key.
 
         A key registered earlier (by anyone) keeps its lead_id: callers must use the
         returned mapping, not their proposal. `kind` defaults to `key_kind(key)`.
+        With `conn`, the keys are written in the caller's transaction (so they commit or
+        roll back with the leads they point at) and the caller must `publish` the
+        winners to Redis after its commit.
         """
         proposal = {str(k): str(v) for k, v in mapping.items()}
         if not proposal:
             return {}
         now = ts_param(utc_now(), self.store.dialect)
         rows = [(k, v, kind or key_kind(k), now) for k, v in proposal.items()]
-        with self.store.transaction() as conn:
-            self.store._insert_new(conn, "dedup_keys", ["key", "lead_id", "kind", "created_at"], rows, "key")
-            winners = {
-                r["key"]: r["lead_id"]
-                for r in self.store._in_chunks(
-                    conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", list(proposal)
-                )
-            }
-        # Only now, after the commit: a re-warm that starts later reads these rows anyway.
+        if conn is not None:
+            return self._register_rows(conn, rows, list(proposal))
+        with self.store.transaction() as own:
+            winners = self._register_rows(own, rows, list(proposal))
+        self.publish(winners)
+        return winners
+
+    def _register_rows(self, conn, rows, keys: list[str]) -> dict[str, str]:
+        self.store._insert_new(conn, "dedup_keys", ["key", "lead_id", "kind", "created_at"], rows, "key")
+        return {
+            r["key"]: r["lead_id"]
+            for r in self.store._in_chunks(conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", keys)
+        }
+
+    def publish(self, winners: Mapping[str, str]) -> None:
+        """Copy committed key -> lead_id pairs into Redis (after the commit: a later re-warm reads them anyway)."""
         if self._redis_usable():
             try:
                 items = list(winners.items())
@@ -163,7 +173,6 @@ class DedupIndex:
                     self._redis.mset({self._rkey(k): v for k, v in items[start : start + REDIS_CHUNK]})
             except RedisError as exc:
                 self._fall_back(f"Redis error: {exc!r}")
-        return winners
 
     def forget(self, keys: Sequence[str]) -> int:
         """Delete keys from the database and Redis (erasure); return the database rows deleted."""
