@@ -1,0 +1,164 @@
+"""Load: a backfill of every hour x source launched through the real daemon, 12 runs at a time.
+
+Prints figures, asserts nothing: wall time, peak concurrent runs, peak memory of the run
+processes, run outcomes, rate-limit refusals the sandbox counted, and whether the lead store
+matches the sandbox's ground truth (every reachable person one lead or quarantined, no
+person split or merged). Dagster runs on PostgreSQL instance storage (scratch database);
+the lead store on another scratch database; the dedup index on Redis DB 12.
+
+    python benchmarks/bench_backfill.py [--hours 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+ADMIN = os.environ.get("LEADS_BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")
+
+
+def scratch(name: str) -> str:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def drop(name: str) -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def rss_mb_of_group(pgid: int) -> float:
+    """Resident memory of every process in the daemon's session (the daemon, code server, runs)."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == pgid or int(fields[2]) == pgid:  # pgrp or session
+                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hours", type=int, default=24)
+    ap.add_argument("--population", type=int, default=6000, help="the sandbox's (the runs start it with defaults)")
+    args = ap.parse_args()
+    tag = uuid.uuid4().hex[:8]
+    dag_db, lead_db = f"leadsprint_bench_dagster_{tag}", f"leadsprint_bench_leads_{tag}"
+    dag_url = scratch(dag_db).replace("postgresql://", "postgresql+psycopg2://")
+    lead_url = scratch(lead_db)
+    tmp = Path(tempfile.mkdtemp(prefix="lead_backfill_"))
+    home = tmp / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(f"""
+storage:
+  postgres:
+    postgres_url: "{dag_url}"
+concurrency:
+  runs:
+    max_concurrent_runs: 12
+    tag_concurrency_limits:
+      - key: "dagster/partition/source"
+        value: {{applyLimitPerUniqueValue: true}}
+        limit: 4
+run_monitoring: {{enabled: true, free_slots_after_run_end_seconds: 30}}
+telemetry: {{enabled: false}}
+""")
+    redis.Redis.from_url("redis://127.0.0.1:6379/12").flushdb()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADS_", "REDIS_URL", "DAGSTER_"))}
+    env.update(DAGSTER_HOME=str(home), LEADS_DATABASE_URL=lead_url, REDIS_URL="redis://127.0.0.1:6379/12",
+               LEAD_SPRINT_SANDBOX="1", LEAD_SPRINT_STATE_DIR=str(tmp / "state"),
+               SALES_NAVIGATOR_IMPORT_DIR=str(tmp / "imports"))
+    sys.path.insert(0, str(REPO))
+    from lead_assets.config.settings import sprint_config
+    from lead_assets.pipeline.search_plan import hour_keys
+
+    hours = hour_keys(sprint_config().start, 24)[: args.hours]
+    bin_dir = Path(sys.executable).parent
+    os.environ.update({k: env[k] for k in ("LEAD_SPRINT_STATE_DIR",)})
+    from lead_assets.sandbox.launcher import ensure_sandbox
+
+    base = ensure_sandbox(tmp / "state" / "sandbox.json", population=args.population)  # the runs reuse it
+    (tmp / "imports").mkdir(parents=True, exist_ok=True)
+    from lead_assets.sandbox.population import Population
+    from lead_assets.sandbox.sales_navigator_export import export_csv
+
+    (tmp / "imports" / "list.csv").write_bytes(export_csv(Population.generate(7, args.population, None)))
+    partitions = [f"{h}|{s}" for h in hours for s in ("apollo", "zoominfo", "sales_navigator")]
+    daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    started = time.monotonic()
+    try:
+        out = subprocess.run([str(bin_dir / "dagster"), "job", "backfill", "-j", "lead_sprint", "-w", "workspace.yaml",
+                              "--partitions", ",".join(partitions), "--noprompt"],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            print(out.stdout[-2000:], out.stderr[-2000:])
+            return
+        import dagster as dg
+
+        os.environ["DAGSTER_HOME"] = str(home)
+        peak_runs = peak_mb = 0.0
+        with dg.DagsterInstance.get() as instance:
+            while True:
+                runs = instance.get_runs()
+                live = [r for r in runs if r.status == dg.DagsterRunStatus.STARTED]
+                peak_runs = max(peak_runs, len(live))
+                peak_mb = max(peak_mb, rss_mb_of_group(daemon.pid))
+                done = [r for r in runs if r.is_finished]
+                if len(runs) >= len(partitions) and len(done) == len(runs):
+                    break
+                if time.monotonic() - started > 3600:
+                    print("gave up after an hour")
+                    break
+                time.sleep(2)
+            wall = time.monotonic() - started
+            ok = sum(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        stats = requests.get(f"{base}/__sandbox/stats", timeout=10).json()["vendors"]
+        refused = {v: sum((stats[v].get("rate_limited") or {}).values()) for v in ("apollo", "zoominfo", "hunter")}
+        rebought = {v: len(stats[v].get("rebought") or {}) for v in ("apollo", "zoominfo")}
+        from lead_assets.store.lead_store import LeadStore
+
+        store = LeadStore(lead_url)
+        leads = store.read_sql("SELECT COUNT(*) AS n FROM leads").iloc[0]["n"]
+        sources = store.read_sql("SELECT source, COUNT(*) AS n FROM lead_sources GROUP BY source")
+        dup_li = store.read_sql("SELECT COUNT(*) AS n FROM (SELECT linkedin_url FROM leads WHERE linkedin_url IS "
+                                "NOT NULL GROUP BY linkedin_url HAVING COUNT(*) > 1) d").iloc[0]["n"]
+        print(f"machine: {os.cpu_count()} cores; {len(partitions)} partitions ({args.hours} h x 3 sources), "
+              f"population {args.population}")
+        print(f"wall time            {wall:,.0f} s")
+        print(f"runs                 {ok}/{len(runs)} succeeded")
+        print(f"peak concurrent runs {peak_runs:.0f} (limit 12; 4 per source)")
+        print(f"peak memory          {peak_mb:,.0f} MiB (daemon, code server and run processes)")
+        print(f"rate-limit refusals  {json.dumps(refused)}")
+        print(f"people bought twice  {json.dumps(rebought)}")
+        print(f"leads                {leads:,}; sources {dict(zip(sources['source'], sources['n'], strict=True))}; "
+              f"duplicate LinkedIn URLs {dup_li}")
+        store.dispose()
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+        subprocess.run([sys.executable, "-m", "lead_assets.cli", "sandbox", "stop"], cwd=REPO, env=env,
+                       capture_output=True, timeout=60)
+        drop(dag_db)
+        drop(lead_db)
+
+
+if __name__ == "__main__":
+    main()
