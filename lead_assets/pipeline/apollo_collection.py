@@ -345,16 +345,15 @@ def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dic
         result = ctx.client.bulk_match(chunk)
     except UnreadablePaidResponse as exc:
         # Charged but unreadable: land it so no later run buys these people again.
-        ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, exc.text, exc.status, ctx.run_id)
         # Book what it most likely cost (one credit a person) so spend is never under-stated.
-        record_purchase(ctx, SOURCE, "people/bulk_match (unreadable, estimated)", len(chunk), partition_key)
+        land_purchase(ctx, SOURCE, "people/bulk_match (unreadable, estimated)", len(chunk), partition_key,
+                      request_key, exc.text, exc.status)
         report.errors.append(f"bulk_match answer unreadable for {len(chunk)} people (quarantined, not re-bought)")
         return dict.fromkeys(chunk, UNREADABLE)
-    ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, result.response.text,
-                       result.response.status, ctx.run_id)
+    land_purchase(ctx, SOURCE, "people/bulk_match", result.credits_consumed, partition_key, request_key,
+                  result.response.text, result.response.status)
     report.bought += len(chunk)
     report.credits += result.credits_consumed
-    record_purchase(ctx, SOURCE, "people/bulk_match", result.credits_consumed, partition_key)
     flush_calls(ctx, partition_key, report)  # the paid call's vendor_calls row must not die with the process
     got: dict[str, Any] = dict.fromkeys(chunk)
     for pid, match in zip(chunk, result.matches, strict=False):
@@ -372,13 +371,22 @@ def guard_purchase(ctx, source: str, units: float) -> None:
                               f"from ${ctx.spent_usd:.2f} past the ${ctx.budget_usd:,.2f} budget; paid calls stopped")
 
 
-def record_purchase(ctx, source: str, endpoint: str, units: float, partition_key: str) -> None:
+def record_purchase(ctx, source: str, endpoint: str, units: float, partition_key: str, *, conn=None) -> None:
     """Book a paid call in the cost ledger (every vendor's spend in one place) and in the running total."""
     if units:
         insert_costs(ctx.store, [{"vendor": source, "endpoint": endpoint, "units": units,
                                   "unit_price_usd": ctx.price_per_credit, "run_id": ctx.run_id,
-                                  "partition_key": partition_key}])
+                                  "partition_key": partition_key}], conn=conn)
         ctx.spent_usd += units * ctx.price_per_credit
+
+
+def land_purchase(ctx, source: str, endpoint: str, units: float, partition_key: str, request_key: str,
+                  body: str, status: int | None) -> None:
+    """Land a paid answer and book its cost in one transaction: a process killed between the two
+    would otherwise leave a landed answer (never re-bought) whose cost nobody booked."""
+    with ctx.store.transaction() as conn:
+        ctx.store.land_raw(source, partition_key, "enrichment", request_key, body, status, ctx.run_id, conn=conn)
+        record_purchase(ctx, source, endpoint, units, partition_key, conn=conn)
 
 
 def flush_calls(ctx, partition_key, report: HourReport) -> None:

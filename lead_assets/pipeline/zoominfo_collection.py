@@ -21,11 +21,13 @@ import json
 import time
 from typing import Any
 
+import pandas as pd
 import us
 
 from lead_assets.clients.errors import UnreadablePaidResponse, VendorAuthError, VendorError
 from lead_assets.clients.zoominfo import ENRICH_MAX, MAX_RESULTS, RPP_MAX, enrich_outcomes, person_id_text
 from lead_assets.core.normalise import us_state_code
+from lead_assets.core.sales_navigator_csv import normalise_person_name
 from lead_assets.core.zoominfo_records import zoominfo_contact_record
 from lead_assets.pipeline.apollo_collection import (
     UNREADABLE,
@@ -36,7 +38,7 @@ from lead_assets.pipeline.apollo_collection import (
     flush_calls,
     guard_purchase,
     handle_page,
-    record_purchase,
+    land_purchase,
     slices_for_hour,
 )
 from lead_assets.pipeline.lead_batches import VendorRecord
@@ -270,7 +272,65 @@ def _zoominfo_record(pid: str, outcome: Any) -> VendorRecord:
     return VendorRecord(payload=outcome, fields=fields, problem=problem)
 
 
+def name_company_key(first: Any, last: Any, company: Any) -> str | None:
+    """casefolded, accent-free 'first last|company' (None when a part is missing)."""
+    parts = [normalise_person_name(f"{first or ''} {last or ''}"), normalise_person_name(company)]
+    return "|".join(parts) if all(parts) else None
+
+
+def match_existing_leads(ctx, contacts: list) -> dict[str, str]:
+    """ZoomInfo id -> lead id for search rows whose person another source already brought in.
+
+    ZoomInfo's search rows carry no email or LinkedIn URL, so without this the only way
+    to learn that a contact is a lead we already hold is to buy them. Matching on the
+    exact name and employer before buying saves paying twice for the same person.
+    """
+    wanted: dict[str, str] = {}
+    companies: set[str] = set()
+    for c in contacts:
+        if not isinstance(c, dict):
+            continue
+        pid = person_id_text(c.get("id"))
+        company = (c.get("company") or {}).get("name") if isinstance(c.get("company"), dict) else None
+        key = name_company_key(c.get("firstName"), c.get("lastName"), company)
+        if pid and key:
+            wanted[pid] = key
+            companies.add(str(company))
+    if not wanted:
+        return {}
+    names = [f"c{n}" for n in range(len(companies))]
+    leads = ctx.store.read_sql(
+        "SELECT lead_id, first_name, last_name, company_name FROM leads WHERE company_name IN ("
+        + ", ".join(f":{n}" for n in names) + ")",
+        dict(zip(names, sorted(companies), strict=True)),
+    )
+    by_key: dict[str, set[str]] = {}
+    for lead_id, first, last, company in leads.itertuples(index=False):
+        key = name_company_key(first, last, company)
+        if key:
+            by_key.setdefault(key, set()).add(lead_id)
+    # Two leads with the same name at one employer: ambiguous, so buy rather than guess.
+    return {pid: next(iter(by_key[key])) for pid, key in wanted.items() if len(by_key.get(key, ())) == 1}
+
+
+def _record_matches(ctx, matches: dict[str, str], partition_key: str) -> None:
+    """Record pre-purchase matches as sources of their leads, and teach the index their ids."""
+    if not matches:
+        return
+    with ctx.store.transaction() as conn:
+        ctx.index.register({f"vid:{SOURCE}:{pid}": lead for pid, lead in matches.items()}, conn=conn)
+        ctx.store.record_sources(pd.DataFrame({
+            "source": SOURCE, "vendor_person_id": list(matches), "lead_id": list(matches.values()),
+            "partition_key": partition_key, "match_method": "name_company",
+        }), conn=conn)
+    ctx.index.publish({f"vid:{SOURCE}:{pid}": lead for pid, lead in matches.items()})
+
+
 def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
+    if ctx.client is not None:  # a replay buys nothing anyway, and must not change sources
+        matches = match_existing_leads(ctx, [c for c in contacts if not (
+            isinstance(c, dict) and person_id_text(c.get("id")) in bought)])
+        _record_matches(ctx, matches, partition_key)
     handle_page(ctx, SOURCE, contacts, partition_key=partition_key, report=report, bought=bought,
                 id_of=lambda c: person_id_text(c.get("id")) if isinstance(c, dict) else None,
                 no_id_reason=NO_ID_REASON, chunk_size=ENRICH_MAX,
@@ -291,11 +351,10 @@ def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[st
         ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, exc.text, exc.status, ctx.run_id)
         report.errors.append(f"enrich answer unreadable for {len(chunk)} people (quarantined, not re-bought)")
         return dict.fromkeys(chunk, UNREADABLE)
-    ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, result.response.text,
-                       result.response.status, ctx.run_id)
+    land_purchase(ctx, SOURCE, "enrich/contact", result.credits, partition_key, request_key,
+                  result.response.text, result.response.status)
     report.bought += len(chunk)
     report.matched += result.matched
     report.credits += result.credits
-    record_purchase(ctx, SOURCE, "enrich/contact", result.credits, partition_key)
     flush_calls(ctx, partition_key, report)  # the paid call's vendor_calls row must not die with the process
     return {pid: o.contact if o.status == "FULL_MATCH" else o.status for pid, o in result.outcomes.items()}
