@@ -223,24 +223,30 @@ def slice_row(r: dict) -> dict:
     return {k: r.get(k) for k in keys}
 
 
-def _search_page(ctx, s: Slice, page: int, partition_key, report: HourReport) -> dict:
+def search_page(ctx, source: str, s: Slice, page: int, partition_key, report: HourReport,
+                fetch: Callable[[], Any]) -> dict:
+    """One search page of a slice: replayed from the landing table, or fetched (free) and landed first."""
     request_key = f"{s.key}|page={page}"
-    landed = ctx.store.get_landing(SOURCE, partition_key, "search_page", request_key)
+    landed = ctx.store.get_landing(source, partition_key, "search_page", request_key)
     if landed is not None:
         report.pages_replayed += 1
         return json.loads(landed["payload"])
     if ctx.client is None:
         report.pages_missing += 1
         raise ReplayMiss(f"page {request_key} was never fetched")
-    result = ctx.client.search_people(s.query(), page, per_page=ctx.per_page)
-    ctx.store.land_raw(SOURCE, partition_key, "search_page", request_key, result.response.text,
-                       result.response.status, ctx.run_id)
+    response = fetch()
+    ctx.store.land_raw(source, partition_key, "search_page", request_key, response.text, response.status, ctx.run_id)
     report.pages_fetched += 1
-    return result.response.data
+    return response.data
 
 
-def _match_key(ids: list[str]) -> str:
-    # The ids themselves (in the order sent), so a replay knows who came back null too.
+def _search_page(ctx, s: Slice, page: int, partition_key, report: HourReport) -> dict:
+    return search_page(ctx, SOURCE, s, page, partition_key, report,
+                       lambda: ctx.client.search_people(s.query(), page, per_page=ctx.per_page).response)
+
+
+def purchase_key(ids: list[str]) -> str:
+    """Landing key of a purchase: the ids themselves, in the order sent, so a replay knows who came back empty."""
     return "ids=" + ",".join(ids)
 
 
@@ -337,7 +343,7 @@ def _handle_people(ctx, people: list, partition_key, report: HourReport, bought:
 
 def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:
     """Buy one chunk (<= 10 people); the body is landed before it is read."""
-    request_key = _match_key(chunk)
+    request_key = purchase_key(chunk)
     if ctx.client is None:
         raise ReplayMiss(f"enrichment {request_key} was never bought")
     guard_purchase(ctx, SOURCE, len(chunk))

@@ -39,6 +39,8 @@ from lead_assets.pipeline.apollo_collection import (
     guard_purchase,
     handle_page,
     land_purchase,
+    purchase_key,
+    search_page,
     slices_for_hour,
 )
 from lead_assets.pipeline.lead_batches import VendorRecord
@@ -207,29 +209,13 @@ def _save_slice(ctx, s, hour_key, status, total, pages, done, error, live, cover
 
 
 def _search_page(ctx, s: Slice, page: int, rpp: int, partition_key, report: HourReport) -> dict:
-    request_key = f"{s.key}|page={page}"
-    landed = ctx.store.get_landing(SOURCE, partition_key, "search_page", request_key)
-    if landed is not None:
-        report.pages_replayed += 1
-        return json.loads(landed["payload"])
-    if ctx.client is None:
-        report.pages_missing += 1
-        raise ReplayMiss(f"page {request_key} was never fetched")
-    result = ctx.client.search_contacts(zoominfo_query(s), page, rpp=rpp)
-    ctx.store.land_raw(SOURCE, partition_key, "search_page", request_key, result.response.text,
-                       result.response.status, ctx.run_id)
-    report.pages_fetched += 1
-    return result.response.data
+    return search_page(ctx, SOURCE, s, page, partition_key, report,
+                       lambda: ctx.client.search_contacts(zoominfo_query(s), page, rpp=rpp).response)
 
 
 # --------------------------------------------------------------------------------------------
 # Purchases.
 # --------------------------------------------------------------------------------------------
-
-
-def _enrich_key(ids: list[str]) -> str:
-    # The ids themselves (in the order sent), so a replay knows who came back without a match too.
-    return "ids=" + ",".join(ids)
 
 
 def _landed_enrichments(ctx, partition_key) -> dict[str, Any]:
@@ -340,7 +326,7 @@ def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bou
 
 def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:
     """Buy one chunk (<= 25 people); the body is landed before it is read."""
-    request_key = _enrich_key(chunk)
+    request_key = purchase_key(chunk)
     if ctx.client is None:
         raise ReplayMiss(f"enrichment {request_key} was never bought")
     guard_purchase(ctx, SOURCE, len(chunk))
