@@ -1,10 +1,12 @@
 """Load: a backfill of every hour x source launched through the real daemon, 12 runs at a time.
 
 Prints figures, asserts nothing: wall time, peak concurrent runs, peak memory of the run
-processes, run outcomes, rate-limit refusals the sandbox counted, and whether the lead store
-matches the sandbox's ground truth (every reachable person one lead or quarantined, no
-person split or merged). Dagster runs on PostgreSQL instance storage (scratch database);
-the lead store on another scratch database; the dedup index on Redis DB 12.
+processes, run outcomes, rate-limit refusals the sandbox counted, the concurrency pools' peak
+use and any slot still held at the end, and whether the lead store matches the sandbox's
+ground truth for every source (every reachable record a lead's source or quarantined with a
+reason, no person split or merged; `lead_assets_tests/ground_truth.py`). Dagster runs on
+PostgreSQL instance storage (scratch database); the lead store on another scratch database;
+the dedup index on Redis DB 12.
 
     python benchmarks/bench_backfill.py [--hours 24]
 """
@@ -58,6 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hours", type=int, default=24)
     ap.add_argument("--population", type=int, default=6000, help="the sandbox's (the runs start it with defaults)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch databases (printed) to look into")
     args = ap.parse_args()
     tag = uuid.uuid4().hex[:8]
     dag_db, lead_db = f"leadsprint_bench_dagster_{tag}", f"leadsprint_bench_leads_{tag}"
@@ -77,6 +80,7 @@ concurrency:
       - key: "dagster/partition/source"
         value: {{applyLimitPerUniqueValue: true}}
         limit: 4
+  pools: {{default_limit: 1, granularity: op}}
 run_monitoring: {{enabled: true, free_slots_after_run_end_seconds: 30}}
 telemetry: {{enabled: false}}
 """)
@@ -97,9 +101,10 @@ telemetry: {{enabled: false}}
     base = ensure_sandbox(tmp / "state" / "sandbox.json", population=args.population)  # the runs reuse it
     (tmp / "imports").mkdir(parents=True, exist_ok=True)
     from lead_assets.sandbox.population import Population
-    from lead_assets.sandbox.sales_navigator_export import export_csv
+    from lead_assets.sandbox.sales_navigator_export import export_csv_with_truth
 
-    (tmp / "imports" / "list.csv").write_bytes(export_csv(Population.generate(7, args.population, None)))
+    sn_file, sn_line_truth = export_csv_with_truth(Population.generate(7, args.population, None))
+    (tmp / "imports" / "list.csv").write_bytes(sn_file)
     partitions = [f"{h}|{s}" for h in hours for s in ("apollo", "zoominfo", "sales_navigator")]
     daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -114,13 +119,20 @@ telemetry: {{enabled: false}}
         import dagster as dg
 
         os.environ["DAGSTER_HOME"] = str(home)
+        from lead_assets.defs.partitions import CRM_POOL, ENRICHMENT_POOL
+
+        pools = (ENRICHMENT_POOL, CRM_POOL)
         peak_runs = peak_mb = 0.0
+        peak_slots = dict.fromkeys(pools, 0)
         with dg.DagsterInstance.get() as instance:
+            storage = instance.event_log_storage
             while True:
                 runs = instance.get_runs()
                 live = [r for r in runs if r.status == dg.DagsterRunStatus.STARTED]
                 peak_runs = max(peak_runs, len(live))
                 peak_mb = max(peak_mb, rss_mb_of_group(daemon.pid))
+                for pool in pools:
+                    peak_slots[pool] = max(peak_slots[pool], storage.get_concurrency_info(pool).active_slot_count)
                 done = [r for r in runs if r.is_finished]
                 if len(runs) >= len(partitions) and len(done) == len(runs):
                     break
@@ -130,34 +142,59 @@ telemetry: {{enabled: false}}
                 time.sleep(2)
             wall = time.monotonic() - started
             ok = sum(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+            took = sorted((r.end_time - r.start_time) for r in instance.get_run_records()
+                          if r.start_time and r.end_time)
+            failed = [f"{r.run_id[:8]} {r.tags.get('dagster/partition', r.job_name)}" for r in runs
+                      if r.status != dg.DagsterRunStatus.SUCCESS]
+            infos = {pool: storage.get_concurrency_info(pool) for pool in pools}
+            held = {pool: {"limit": i.limit, "peak": peak_slots[pool], "held_at_end": i.active_slot_count,
+                           "pending_at_end": len(i.pending_steps)} for pool, i in infos.items()}
         stats = requests.get(f"{base}/__sandbox/stats", timeout=10).json()["vendors"]
-        refused = {v: sum((stats[v].get("rate_limited") or {}).values()) for v in ("apollo", "zoominfo", "hunter")}
+        refused = {v: sum((stats[v].get("rate_limited") or {}).values()) for v in ("apollo", "zoominfo", "hunter")
+                   if v in stats}
         rebought = {v: len(stats[v].get("rebought") or {}) for v in ("apollo", "zoominfo")}
         from lead_assets.store.lead_store import LeadStore
+        from lead_assets_tests.ground_truth import compare, reachable, sales_navigator_truth
 
         store = LeadStore(lead_url)
-        leads = store.read_sql("SELECT COUNT(*) AS n FROM leads").iloc[0]["n"]
+        sn_people, sn_lines = sales_navigator_truth(sn_file, "list.csv", sn_line_truth)
+        truth = {"apollo": reachable(base, "apollo", set(hours)), "zoominfo": reachable(base, "zoominfo", set(hours)),
+                 "sales_navigator": sn_people}
+        verdict = compare(store, truth, sn_lines)
+        leads = verdict.leads
         sources = store.read_sql("SELECT source, COUNT(*) AS n FROM lead_sources GROUP BY source")
         dup_li = store.read_sql("SELECT COUNT(*) AS n FROM (SELECT linkedin_url FROM leads WHERE linkedin_url IS "
                                 "NOT NULL GROUP BY linkedin_url HAVING COUNT(*) > 1) d").iloc[0]["n"]
         print(f"machine: {os.cpu_count()} cores; {len(partitions)} partitions ({args.hours} h x 3 sources), "
               f"population {args.population}")
         print(f"wall time            {wall:,.0f} s")
-        print(f"runs                 {ok}/{len(runs)} succeeded")
+        print(f"runs                 {ok}/{len(runs)} succeeded{'; not: ' + ', '.join(failed) if failed else ''}")
+        if took:
+            print(f"run durations        min {took[0]:,.0f} s, median {took[len(took) // 2]:,.0f} s, "
+                  f"max {took[-1]:,.0f} s")
         print(f"peak concurrent runs {peak_runs:.0f} (limit 12; 4 per source)")
         print(f"peak memory          {peak_mb:,.0f} MiB (daemon, code server and run processes)")
         print(f"rate-limit refusals  {json.dumps(refused)}")
+        print(f"concurrency pools    {json.dumps(held)}")
         print(f"people bought twice  {json.dumps(rebought)}")
         print(f"leads                {leads:,}; sources {dict(zip(sources['source'], sources['n'], strict=True))}; "
               f"duplicate LinkedIn URLs {dup_li}")
+        print(f"ground truth         {verdict.summary()}")
+        for label, sample in (("missing", verdict.missing[:5]), ("split", list(verdict.split.items())[:5]),
+                              ("merged", list(verdict.merged.items())[:5])):
+            if sample:
+                print(f"  {label} (first 5): {sample}")
         store.dispose()
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
         subprocess.run([sys.executable, "-m", "lead_assets.cli", "sandbox", "stop"], cwd=REPO, env=env,
                        capture_output=True, timeout=60)
-        drop(dag_db)
-        drop(lead_db)
+        if args.keep:
+            print(f"kept: {dag_url} {lead_url}")
+        else:
+            drop(dag_db)
+            drop(lead_db)
 
 
 if __name__ == "__main__":

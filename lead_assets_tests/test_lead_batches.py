@@ -161,3 +161,36 @@ def test_merge_people_keeps_existing_values_first():
     merged = merge_people(existing, incoming)
     assert merged.iloc[0]["job_title"] == "PPC Manager"
     assert merged.iloc[0]["email"] == "a@b.co"
+
+
+def test_a_lead_without_linkedin_url_is_found_by_name_at_company_domain(store):
+    # Stored first with only an email (a Sales Navigator row without a public profile) ...
+    run(store, [person("sn1", linkedin_url=None, email="jane.doe@acme.com", email_status="verified")],
+        source="sales_navigator")
+    # ... then a vendor knows the same person by a LinkedIn URL and another email, or none.
+    out = run(store, [person("a1", email="jdoe@acme.com", email_status="unverified"),
+                      person("a2", name="Jane Doe", linkedin_url="https://www.linkedin.com/in/jane-2",
+                             organization={"name": "Other", "primary_domain": "other.com"})])
+    leads = store.read_leads()
+    assert len(leads) == 2  # Jane at acme.com joined the stored lead; Jane at other.com is someone else
+    joined = leads[leads["company_website"] == "acme.com"].iloc[0]
+    assert joined["linkedin_url"] == "https://www.linkedin.com/in/jane-a1"
+    assert joined["email"] == "jane.doe@acme.com"  # the verified email stays
+    sources = store.read_sql("SELECT source, vendor_person_id, match_method FROM lead_sources ORDER BY source")
+    assert dict(zip(sources["vendor_person_id"], sources["match_method"], strict=True)) == {
+        "a1": "name_domain", "a2": "new", "sn1": "new"}
+    assert out.merged == 1
+
+
+def test_a_name_at_a_domain_never_joins_a_lead_that_has_a_linkedin_url(store):
+    run(store, [person("sn1", linkedin_url=None, email="jane.doe@acme.com")], source="sales_navigator")
+    run(store, [person("a1")])  # joins by name and domain, and brings its LinkedIn URL
+    # A namesake at the same company with another profile is another person now.
+    run(store, [person("a3", linkedin_url="https://www.linkedin.com/in/jane-other")])
+    # Two namesakes in one batch are never joined to each other by the weak key.
+    run(store, [person("b1", linkedin_url=None, email="j1@acme.com", organization={"primary_domain": "b.com"}),
+                person("b2", linkedin_url=None, email="j2@acme.com", organization={"primary_domain": "b.com"})])
+    lead_of = dict(store.read_sql("SELECT vendor_person_id, lead_id FROM lead_sources").itertuples(index=False))
+    assert lead_of["a1"] == lead_of["sn1"]
+    assert lead_of["a3"] != lead_of["a1"]
+    assert lead_of["b1"] != lead_of["b2"]

@@ -27,6 +27,8 @@ CSV = (
     "\"https://www.linkedin.com/sales/lead/ACwAAA3,NAME_SEARCH,3\"\n"
     "Ann,Lee,Paid Media Manager,Delta,delta.com,\"Denver, Colorado, United States\",,"
     "https://uk.linkedin.com/in/Ann-Lee-9/\n"
+    "Sam,Roe,PPC Manager,Epsilon,epsilon.com,\"Austin, Texas, United States\",sam.roe@epsilon.com,"
+    "\"https://www.linkedin.com/sales/lead/ACwAAA5,NAME_SEARCH,5\"\n"
     "broken,row\n"
 ).encode()
 
@@ -36,6 +38,10 @@ def seed_apollo(store, index):
         {"id": "a1", "name": "Jane Doe", "first_name": "Jane", "last_name": "Doe",
          "linkedin_url": "https://linkedin.com/in/jane-doe-1", "title": "PPC Manager", "city": "Austin",
          "state": "TX", "country": "United States", "organization": {"name": "Acme", "primary_domain": "acme.com"}},
+        {"id": "a5", "name": "Sam Roe", "first_name": "Sam", "last_name": "Roe", "email": "sroe@epsilon.com",
+         "linkedin_url": "https://linkedin.com/in/sam-roe-5", "title": "PPC Manager", "city": "Austin",
+         "state": "TX", "country": "United States",
+         "organization": {"name": "Epsilon", "primary_domain": "epsilon.com"}},
     ]
     store_batch([VendorRecord(p, *apollo_person_record(p)) for p in people], source="apollo",
                 partition_key="2026-11-27-00:00|apollo", store=store, index=index, matcher=MATCHER)
@@ -46,8 +52,8 @@ def test_import_matches_lands_and_quarantines_with_reasons(store, tmp_path):
     seed_apollo(store, index)
     (tmp_path / "leads.csv").write_bytes(CSV)
     report = import_hour(store, index, MATCHER, tmp_path, HOUR)
-    assert (report.files, report.rows, report.rows_rejected) == (1, 5, 1)
-    assert report.matched_by_name_domain == 1
+    assert (report.files, report.rows, report.rows_rejected) == (1, 6, 1)
+    assert report.matched_by_name_domain == 2
 
     sources = store.read_sql("SELECT vendor_person_id, lead_id, match_method FROM lead_sources "
                              "WHERE source = 'sales_navigator'")
@@ -56,6 +62,9 @@ def test_import_matches_lands_and_quarantines_with_reasons(store, tmp_path):
     assert len(jane) == 1  # the Sales Navigator row became a second source of the Apollo lead
     assert methods["ACwAAA1"] == "name_domain"
     assert set(store.sources_for(jane["lead_id"].tolist())["source"]) == {"apollo", "sales_navigator"}
+    # An email the vendor did not know does not make Sam a second lead: name + domain still match.
+    sam = store.read_leads("full_name = 'Sam Roe'")
+    assert len(sam) == 1 and methods["ACwAAA5"] == "name_domain"
     assert methods["ACwAAA2"] == "new"  # email identifies Raj; no public URL needed
     assert store.read_leads("email = 'raj@beta.io'")["linkedin_url"].isna().all()
     assert store.read_leads("full_name = 'Ann Lee'")["linkedin_url"].tolist() == [
@@ -63,7 +72,7 @@ def test_import_matches_lands_and_quarantines_with_reasons(store, tmp_path):
 
     reasons = store.read_sql("SELECT reason FROM quarantine ORDER BY reason")["reason"].tolist()
     assert any(NO_MATCH_REASON in r and "line 4" in r for r in reasons)  # Nobody Known
-    assert any("line 6" in r and "field_count" in r for r in reasons)
+    assert any("line 7" in r and "field_count" in r for r in reasons)
 
     # Re-running the hour replays the same landed file: nothing new, nothing lost.
     leads_before = len(store.read_leads())

@@ -4,6 +4,11 @@ A person can be recognised by their canonical LinkedIn URL (`li:`), their normal
 email (`em:`) or a vendor's own id (`vid:<source>:`). Keys are listed per lead in
 KEY_PRIORITY order: the store looks them up in that order, and a new person's lead id
 is minted from the first key.
+
+A lead without a LinkedIn URL also carries a weak key, its normalised name at its company
+domain (`nd:`): the only thing a vendor that knows the same person by a LinkedIn URL and
+another email (or none) shares with it. It is looked up last, only for people no strong
+key found, and never joins two records of one batch.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from lead_assets.core.sales_navigator_csv import match_key_name_domain
 
 KEY_PRIORITY: tuple[str, ...] = ("linkedin", "email", "vendor")
 KEY_PREFIX: dict[str, str] = {"linkedin": "li:", "email": "em:", "vendor": "vid:"}
@@ -33,6 +40,12 @@ def vendor_key(source: str, vendor_person_id: object) -> str | None:
     """Key of a vendor's person id, or None when the id is empty/missing."""
     vid = _id_text(vendor_person_id)
     return None if vid is None else f"vid:{source}:{vid}"
+
+
+def name_domain_key(full_name: object, company_website: object) -> str | None:
+    """Weak key of a person's normalised name at a company domain, or None."""
+    key = match_key_name_domain(full_name, company_website)
+    return None if key is None else "nd:" + key
 
 
 def _id_text(value: object) -> str | None:

@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from lead_assets.defs.leads import scored_leads
+from lead_assets.defs.partitions import CRM_POOL
 from lead_assets.defs.resources import CrmResource, LeadStoreResource
 from lead_assets.pipeline.crm_sync import sync_to_crm
 from lead_assets.store.suppression import suppressed_lead_ids
@@ -15,6 +16,7 @@ from lead_assets.store.suppression import suppressed_lead_ids
     group_name="export",
     kinds={"hubspot", "salesforce"},
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=2)),
+    pool=CRM_POOL,
 )
 def crm_exports(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, crm: CrmResource):
     """Every qualified lead in the configured CRM (CRM_TARGET), created or updated, never duplicated.

@@ -1,7 +1,9 @@
 """Turn one batch of vendor records into stored leads: normalise, identify, resolve, merge, score, upsert.
 
 Resolution order is the brief's: canonical LinkedIn URL first, email second, then the
-vendor's own person id. Rows of one batch that share any key are one person. A person
+vendor's own person id. Rows of one batch that share any key are one person. A person no
+key found joins a stored lead without a LinkedIn URL that has their name at their company
+domain (`match_method = name_domain`; see `core.dedup_keys`). A person
 already in the store is merged field by field (the best non-null value wins, a verified
 email beats an unverified one), re-scored, and every source that saw them is recorded.
 A record that cannot identify a person goes to quarantine with its reason and payload.
@@ -17,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id
+from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id, name_domain_key
 from lead_assets.core.lead_schema import LEAD_COLUMNS
 from lead_assets.core.normalise import normalise_leads
 from lead_assets.core.scoring import score_leads
@@ -132,6 +134,29 @@ def resolve_lead_ids(keys: pd.DataFrame, known: dict[str, str]) -> tuple[dict[An
     return lead_of_row, method_of_row
 
 
+def join_by_name_domain(store, index, weak: dict[Any, str], lead_of_row: dict[Any, str],
+                        method_of_row: dict[Any, str]) -> None:
+    """Point new people at the stored lead without a LinkedIn URL whose weak key (`nd:`) they share.
+
+    Updates the two mappings in place, for every row of a matched person. A weak key's
+    lead that has since gained a LinkedIn URL is no longer weak and is not joined.
+    """
+    new = {row: k for row, k in weak.items() if method_of_row[row] == "new"}
+    found = index.lookup(sorted(set(new.values()))) if new else {}
+    if not found:
+        return
+    leads = store.fetch_leads(sorted(set(found.values())))
+    open_leads = set(leads.loc[leads["linkedin_url"].isna(), "lead_id"])
+    joined: dict[str, str] = {}  # minted id -> stored lead
+    for row, k in new.items():
+        lead = found.get(k)
+        if lead in open_leads:
+            joined.setdefault(lead_of_row[row], lead)
+    for row, lead in lead_of_row.items():
+        if lead in joined:
+            lead_of_row[row], method_of_row[row] = joined[lead], "name_domain"
+
+
 def merge_people(existing: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
     """One row per lead_id: existing values first, then the first non-null incoming value.
 
@@ -199,6 +224,9 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
                                               "key": [k for _, k in extra]})], ignore_index=True)
     known = index.lookup(keys["key"].unique().tolist())
     lead_of_row, method_of_row = resolve_lead_ids(keys, known)
+    weak = {row: k for row, k in zip(df.index, map(name_domain_key, df["full_name"], df["company_website"]),
+                                     strict=True) if k is not None}
+    join_by_name_domain(store, index, weak, lead_of_row, method_of_row)
     df = df.assign(lead_id=df.index.map(lead_of_row), match_method=df.index.map(method_of_row))
     hinted = df["_match_hint"].notna()
     df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
@@ -209,8 +237,10 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
     # Keys, leads and sources commit together or not at all: a batch that dies half-way leaves
     # nothing that would make a re-run believe these people were already stored.
     with store.transaction() as conn:
-        winners = index.register({k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)},
-                                 conn=conn)
+        proposed = {k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)}
+        no_linkedin = df["linkedin_url"].isna()
+        proposed.update({weak[r]: lead_of_row[r] for r in df.index[no_linkedin] if r in weak})
+        winners = index.register(proposed, conn=conn)
         df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
 
         existing = store.fetch_leads(df["lead_id"].unique().tolist())

@@ -108,7 +108,7 @@ def _import_file(store, index, matcher, name: str, data: bytes, partition_key: s
         extra = (f"sn:{alt}",)
         nd = match_key_name_domain(fields.get("full_name"), fields.get("company_website"))
         lead = by_name_domain.get(nd) if nd else None
-        if lead is not None and not fields.get("email"):
+        if lead is not None:  # even with an email: the lead may be known by another one, or none
             report.matched_by_name_domain += 1
             records.append(VendorRecord(payload=payload, fields={**fields, "linkedin_url": lead},
                                         match_method="name_domain", extra_keys=extra))
@@ -129,6 +129,7 @@ def _leads_by_name_domain(store, rows: list[dict]) -> dict[str, str]:
     if not domains:
         return {}
     found: dict[str, str] = {}
+    ambiguous: set[str] = set()
     for i in range(0, len(domains), 500):
         chunk = domains[i : i + 500]
         params = {f"d{j}": d for j, d in enumerate(chunk)}
@@ -137,7 +138,7 @@ def _leads_by_name_domain(store, rows: list[dict]) -> dict[str, str]:
             f"AND company_website IN ({', '.join(':' + k for k in params)})", params)
         for full, site, url in leads.itertuples(index=False):
             key = match_key_name_domain(full, site)
-            if key:
-                found.setdefault(key, url)
-    return found
+            if key and found.setdefault(key, url) != url:
+                ambiguous.add(key)  # two people of that name at one company: no guessing
+    return {k: v for k, v in found.items() if k not in ambiguous}
 

@@ -21,11 +21,23 @@ HEADER = ["First Name", "Last Name", "Title", "Company", "Company Domain", "Indu
 
 def export_csv(population: Population, *, seed: int = 7, share: float = 0.08, bad_rows: int = 3) -> bytes:
     """UTF-8 (with BOM) CSV of about `share` of the population, plus `bad_rows` malformed rows."""
+    return export_csv_with_truth(population, seed=seed, share=share, bad_rows=bad_rows)[0]
+
+
+def export_csv_with_truth(
+    population: Population, *, seed: int = 7, share: float = 0.08, bad_rows: int = 3
+) -> tuple[bytes, dict[int, str]]:
+    """`export_csv`'s file and its ground truth: the line each good row starts on -> the row's real person.
+
+    Lines count from 1 (the header) and break where a CSV reader breaks them (CR LF, CR, LF),
+    so a name carrying a line break moves every later row down.
+    """
     rng = random.Random(f"sales-navigator-export-{seed}")
     people = [p for p in population.people if p.duplicate_of is None and rng.random() < share]
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADER)
+    csv.writer(out).writerow(HEADER)
+    line = 2
+    truth: dict[int, str] = {}
     for p in people:
         if p.linkedin_slug and rng.random() < 0.7:
             url = linkedin_url(p.linkedin_slug, rng.randrange(3))
@@ -34,9 +46,13 @@ def export_csv(population: Population, *, seed: int = 7, share: float = 0.08, ba
             url = f"https://www.linkedin.com/sales/lead/ACwAA{rng.getrandbits(40):X},NAME_SEARCH,{rng.randrange(9999)}"
         email = p.work_email if rng.random() < 0.35 else ""
         company = p.company
-        writer.writerow([p.first_name, p.last_name, p.title or "", company.name, company.domain,
-                         company.industry or "", company.estimated_num_employees or "",
-                         f"{p.city}, {p.state_name}, {p.country}", email, url])
+        row = io.StringIO()
+        csv.writer(row).writerow([p.first_name, p.last_name, p.title or "", company.name, company.domain,
+                                  company.industry or "", company.estimated_num_employees or "",
+                                  f"{p.city}, {p.state_name}, {p.country}", email, url])
+        truth[line] = p.real_id
+        line += len(io.StringIO(row.getvalue(), newline="").readlines())
+        out.write(row.getvalue())
     for i in range(bad_rows):
         out.write(f'"unterminated,row {i}\n' if i == bad_rows - 1 else f"only,{i}\n")
-    return "\ufeff".encode() + out.getvalue().encode("utf-8")
+    return "\ufeff".encode() + out.getvalue().encode("utf-8"), truth
