@@ -194,3 +194,14 @@ def test_a_name_at_a_domain_never_joins_a_lead_that_has_a_linkedin_url(store):
     assert lead_of["a1"] == lead_of["sn1"]
     assert lead_of["a3"] != lead_of["a1"]
     assert lead_of["b1"] != lead_of["b2"]
+
+
+def test_a_concurrent_run_that_stored_the_name_first_is_joined_inside_the_transaction(store, monkeypatch):
+    # A Sales Navigator run commits Jane (no LinkedIn URL) just after this batch looked its keys up.
+    run(store, [person("sn1", linkedin_url=None, email="jane.doe@acme.com")], source="sales_navigator")
+    index = DedupIndex(store, None)
+    monkeypatch.setattr(index, "lookup", lambda keys: {})  # the lookup saw nothing yet
+    store_batch(records(person("a1")), source="apollo", partition_key=PK, store=store, index=index,
+                matcher=MATCHER)
+    lead_of = dict(store.read_sql("SELECT vendor_person_id, lead_id FROM lead_sources").itertuples(index=False))
+    assert lead_of["a1"] == lead_of["sn1"] and len(store.read_leads()) == 1

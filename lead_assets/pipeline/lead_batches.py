@@ -134,23 +134,29 @@ def resolve_lead_ids(keys: pd.DataFrame, known: dict[str, str]) -> tuple[dict[An
     return lead_of_row, method_of_row
 
 
-def join_by_name_domain(store, index, weak: dict[Any, str], lead_of_row: dict[Any, str],
-                        method_of_row: dict[Any, str]) -> None:
-    """Point new people at the stored lead without a LinkedIn URL whose weak key (`nd:`) they share.
+def join_by_name_domain(store, conn, df: pd.DataFrame, weak: dict[Any, str], owners: dict[str, str],
+                        lead_of_row: dict[Any, str], method_of_row: dict[Any, str]) -> None:
+    """Point each new person at the stored lead that owns their weak key (`nd:`), in place.
 
-    Updates the two mappings in place, for every row of a matched person. A weak key's
-    lead that has since gained a LinkedIn URL is no longer weak and is not joined.
+    `owners` is the index's answer for the batch's weak keys (registered first, inside the
+    batch's transaction, so a concurrent run that stored the same person a moment ago is
+    seen). Only owners from before this batch count: two namesakes in one batch are never
+    joined. A person with a LinkedIn URL joins only a lead without one (two profiles are
+    two people). Every row of a joined person moves with it.
     """
-    new = {row: k for row, k in weak.items() if method_of_row[row] == "new"}
-    found = index.lookup(sorted(set(new.values()))) if new else {}
-    if not found:
+    batch = set(lead_of_row.values())
+    candidates = {row: owners[k] for row, k in weak.items()
+                  if method_of_row[row] == "new" and owners.get(k) not in batch and k in owners}
+    if not candidates:
         return
-    leads = store.fetch_leads(sorted(set(found.values())))
-    open_leads = set(leads.loc[leads["linkedin_url"].isna(), "lead_id"])
-    joined: dict[str, str] = {}  # minted id -> stored lead
-    for row, k in new.items():
-        lead = found.get(k)
-        if lead in open_leads:
+    has_url = df["linkedin_url"].notna()
+    profiled = {lead for row, lead in candidates.items() if has_url[row]}
+    taken = {r["lead_id"] for r in store._in_chunks(
+        conn, "SELECT lead_id FROM leads WHERE linkedin_url IS NOT NULL AND lead_id {in_clause}", "ids",
+        sorted(profiled))} if profiled else set()
+    joined: dict[str, str] = {}  # the batch's minted id -> the stored lead
+    for row, lead in candidates.items():
+        if not (has_url[row] and lead in taken):
             joined.setdefault(lead_of_row[row], lead)
     for row, lead in lead_of_row.items():
         if lead in joined:
@@ -226,10 +232,6 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
     lead_of_row, method_of_row = resolve_lead_ids(keys, known)
     weak = {row: k for row, k in zip(df.index, map(name_domain_key, df["full_name"], df["company_website"]),
                                      strict=True) if k is not None}
-    join_by_name_domain(store, index, weak, lead_of_row, method_of_row)
-    df = df.assign(lead_id=df.index.map(lead_of_row), match_method=df.index.map(method_of_row))
-    hinted = df["_match_hint"].notna()
-    df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
 
     # The index is the arbiter: a concurrent run may have registered the same person first.
     primary = dict(zip(*keys.drop_duplicates("row")[["row", "key"]].to_dict("list").values(), strict=True))
@@ -237,10 +239,16 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
     # Keys, leads and sources commit together or not at all: a batch that dies half-way leaves
     # nothing that would make a re-run believe these people were already stored.
     with store.transaction() as conn:
-        proposed = {k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)}
-        no_linkedin = df["linkedin_url"].isna()
-        proposed.update({weak[r]: lead_of_row[r] for r in df.index[no_linkedin] if r in weak})
-        winners = index.register(proposed, conn=conn)
+        # Weak keys first: a name at a domain belongs to whoever stored it first (this batch or a
+        # concurrent run a moment ago), and a new person of that name joins them before their
+        # other keys are registered.
+        owners = index.register({k: lead_of_row[r] for r, k in weak.items()}, conn=conn) if weak else {}
+        join_by_name_domain(store, conn, df, weak, owners, lead_of_row, method_of_row)
+        df = df.assign(lead_id=df.index.map(lead_of_row), match_method=df.index.map(method_of_row))
+        hinted = df["_match_hint"].notna()
+        df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
+        winners = index.register({k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)},
+                                 conn=conn)
         df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
 
         existing = store.fetch_leads(df["lead_id"].unique().tolist())
@@ -281,7 +289,7 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
             ).drop_duplicates(["source", "vendor_person_id"]),
             conn=conn,
         )
-    index.publish(winners)  # Redis learns the keys only once they are committed
+    index.publish({**owners, **winners})  # Redis learns the keys only once they are committed
 
 
 def _renormalise(merged: pd.DataFrame, lead_cols: list[str], matcher: TitleMatcher) -> pd.DataFrame:

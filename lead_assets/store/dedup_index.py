@@ -148,7 +148,8 @@ class DedupIndex:
         if not proposal:
             return {}
         now = ts_param(utc_now(), self.store.dialect)
-        rows = [(k, v, kind or key_kind(k), now) for k, v in proposal.items()]
+        # In key order, so two transactions registering overlapping keys wait rather than deadlock.
+        rows = sorted((k, v, kind or key_kind(k), now) for k, v in proposal.items())
         if conn is not None:
             return self._register_rows(conn, rows, list(proposal))
         with self.store.transaction() as own:
