@@ -8,7 +8,7 @@ reason, no person split or merged; `lead_assets_tests/ground_truth.py`). Dagster
 PostgreSQL instance storage (scratch database); the lead store on another scratch database;
 the dedup index on Redis DB 12.
 
-    python benchmarks/bench_backfill.py [--hours 24]
+    python benchmarks/bench_backfill.py [--hours 24] [--latency 300]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hours", type=int, default=24)
     ap.add_argument("--population", type=int, default=6000, help="the sandbox's (the runs start it with defaults)")
+    ap.add_argument("--latency", type=int, default=0,
+                    help="ms the sandbox waits before each answer (real vendors take a few hundred)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch databases (printed) to look into")
     args = ap.parse_args()
     tag = uuid.uuid4().hex[:8]
@@ -98,7 +100,8 @@ telemetry: {{enabled: false}}
     os.environ.update({k: env[k] for k in ("LEAD_SPRINT_STATE_DIR",)})
     from lead_assets.sandbox.launcher import ensure_sandbox
 
-    base = ensure_sandbox(tmp / "state" / "sandbox.json", population=args.population)  # the runs reuse it
+    # the runs reuse it
+    base = ensure_sandbox(tmp / "state" / "sandbox.json", population=args.population, latency=args.latency)
     (tmp / "imports").mkdir(parents=True, exist_ok=True)
     from lead_assets.sandbox.population import Population
     from lead_assets.sandbox.sales_navigator_export import export_csv_with_truth
@@ -149,6 +152,7 @@ telemetry: {{enabled: false}}
             infos = {pool: storage.get_concurrency_info(pool) for pool in pools}
             held = {pool: {"limit": i.limit, "peak": peak_slots[pool], "held_at_end": i.active_slot_count,
                            "pending_at_end": len(i.pending_steps)} for pool, i in infos.items()}
+        requests.post(f"{base}/__sandbox/config", json={"latency": 0}, timeout=10)  # for the truth queries
         stats = requests.get(f"{base}/__sandbox/stats", timeout=10).json()["vendors"]
         refused = {v: sum((stats[v].get("rate_limited") or {}).values()) for v in ("apollo", "zoominfo", "hunter")
                    if v in stats}
@@ -166,7 +170,7 @@ telemetry: {{enabled: false}}
         dup_li = store.read_sql("SELECT COUNT(*) AS n FROM (SELECT linkedin_url FROM leads WHERE linkedin_url IS "
                                 "NOT NULL GROUP BY linkedin_url HAVING COUNT(*) > 1) d").iloc[0]["n"]
         print(f"machine: {os.cpu_count()} cores; {len(partitions)} partitions ({args.hours} h x 3 sources), "
-              f"population {args.population}")
+              f"population {args.population}, vendor latency {args.latency} ms")
         print(f"wall time            {wall:,.0f} s")
         print(f"runs                 {ok}/{len(runs)} succeeded{'; not: ' + ', '.join(failed) if failed else ''}")
         if took:

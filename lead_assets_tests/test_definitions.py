@@ -138,3 +138,22 @@ def test_zoominfo_partition_joins_people_apollo_already_has(sandbox, tmp_path):
     assert len(both) > 0  # one person seen by both vendors is one lead with two sources
     spend = store.read_sql("SELECT vendor, SUM(cost_usd) AS usd FROM cost_ledger GROUP BY vendor")
     assert set(spend["vendor"]) == {"apollo", "zoominfo"}
+
+
+def test_paid_shared_steps_hold_a_pool_of_one_and_runs_execute_in_process():
+    """Enrichment and CRM export each run one step at a time across runs; see dagster.yaml."""
+    from pathlib import Path
+
+    import yaml
+
+    from lead_assets.definitions import defs
+    from lead_assets.defs.partitions import CRM_POOL, ENRICHMENT_POOL
+
+    assert enriched_leads.op.pool == ENRICHMENT_POOL and crm_exports.op.pool == CRM_POOL
+    assert raw_leads.op.pool is None  # collection is capped per source by run tags, not by a pool
+    d = defs()
+    for job in ("lead_sprint", "crm_export_job"):
+        assert d.resolve_job_def(job).executor_def.name == "in_process"
+    root = Path(__file__).resolve().parents[1]
+    for instance_yaml in (root / "dagster.yaml", root / "lead_assets" / "config" / "dagster_local.yaml"):
+        assert yaml.safe_load(instance_yaml.read_text())["concurrency"]["pools"]["default_limit"] == 1

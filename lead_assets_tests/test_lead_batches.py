@@ -205,3 +205,15 @@ def test_a_concurrent_run_that_stored_the_name_first_is_joined_inside_the_transa
                 matcher=MATCHER)
     lead_of = dict(store.read_sql("SELECT vendor_person_id, lead_id FROM lead_sources").itertuples(index=False))
     assert lead_of["a1"] == lead_of["sn1"] and len(store.read_leads()) == 1
+
+
+def test_a_vendor_record_without_a_company_domain_is_found_by_name_at_company_name(store):
+    # Apollo knows Jane by LinkedIn URL and an undeliverable email, but not her employer's domain ...
+    run(store, [person("a1", email="jd@acme.com", email_status="unavailable", organization={"name": "Acme, Inc"})])
+    # ... the team's list knows her by another email and the domain, and no public profile.
+    run(store, [person("sn1", linkedin_url=None, email="jane.doe@acme.com", organization={
+        "name": "ACME, Inc", "primary_domain": "acme.com"})], source="sales_navigator")
+    lead_of = dict(store.read_sql("SELECT vendor_person_id, lead_id FROM lead_sources").itertuples(index=False))
+    assert lead_of["sn1"] == lead_of["a1"] and len(store.read_leads()) == 1
+    method = store.read_sql("SELECT match_method FROM lead_sources WHERE vendor_person_id = 'sn1'")
+    assert method["match_method"].tolist() == ["name_company"]

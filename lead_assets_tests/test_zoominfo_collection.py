@@ -23,7 +23,7 @@ from lead_assets.core.vendor_records import MAPPED_FIELDS
 from lead_assets.core.zoominfo_records import zoominfo_contact_record, zoominfo_linkedin_url
 from lead_assets.pipeline import apollo_collection
 from lead_assets.pipeline.partition_work import collection_context
-from lead_assets.pipeline.search_plan import Slice, assign_hours, hour_keys, plan_slices
+from lead_assets.pipeline.search_plan import Slice, hour_keys
 from lead_assets.pipeline.zoominfo_collection import (
     NO_MATCH_REASON,
     OPT_OUT_REASON,
@@ -35,6 +35,7 @@ from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 from lead_assets.store.metrics import sprint_metrics
+from lead_assets_tests.ground_truth import compare, reachable
 
 CFG = sprint_config()
 HOURS = hour_keys(CFG.start, CFG.hours)
@@ -90,27 +91,6 @@ def fresh_pg_store(pg_url) -> LeadStore:
     return store
 
 
-def truth_for_hours(sandbox, hours, vendor):
-    """Every real person the plan's slices of `hours` reach in `vendor`, by real id."""
-    roles = tuple((r.role, r.aliases) for r in CFG.target_roles)
-    planned = plan_slices(roles, CFG.locations)
-    hour_of = assign_hours(planned, CFG.start, CFG.hours)
-    people: dict[str, dict] = {}
-    for s in planned:
-        if hour_of[s.key] not in hours:
-            continue
-        if vendor == "apollo":
-            body = {"person_titles": list(s.titles), "person_locations": list(s.locations)}
-        else:
-            body = {"titles": list(s.titles), "locations": list(s.locations)}
-        r = requests.post(f"{sandbox.base_url}/__sandbox/ground_truth?vendor={vendor}", json=body, timeout=30)
-        for person in r.json()["people"]:
-            have = people.setdefault(person["real_id"], person)
-            if have is not person:
-                have["apollo_ids"] = sorted(set(have["apollo_ids"]) | set(person["apollo_ids"]))
-    return people
-
-
 def test_both_sources_in_parallel_make_one_lead_per_person_and_reruns_cost_nothing(sandbox, pg_url, redis_url):
     store = fresh_pg_store(pg_url)
     index = DedupIndex(store, redis_url)
@@ -141,41 +121,24 @@ def test_both_sources_in_parallel_make_one_lead_per_person_and_reruns_cost_nothi
     zi_first = vendor_stats(sandbox)
     assert zi_first["rebought"] == {}
 
+    # Every reachable record is a lead's source or a quarantine row; nobody split or merged.
+    truth = {"zoominfo": reachable(sandbox.base_url, "zoominfo", hours),
+             "apollo": reachable(sandbox.base_url, "apollo", hours)}
+    assert truth["zoominfo"] and truth["apollo"]
+    verdict = compare(store, truth)
+    assert verdict.exact, verdict.summary()
     sources = store.read_sql("SELECT source, vendor_person_id, lead_id FROM lead_sources")
-    lead_of = {(s, v): lead for s, v, lead in sources[["source", "vendor_person_id", "lead_id"]].itertuples(index=False)}
+    lead_of = {(s, v): lead for s, v, lead in sources.itertuples(index=False)}
     sources_of_lead: dict[str, set] = {}
-    for s, _, lead in sources[["source", "vendor_person_id", "lead_id"]].itertuples(index=False):
+    for s, _, lead in sources.itertuples(index=False):
         sources_of_lead.setdefault(lead, set()).add(s)
-    quarantined = store.read_sql("SELECT source, vendor_person_id, reason FROM quarantine")
-    q = set(zip(quarantined["source"], quarantined["vendor_person_id"], strict=True))
-
-    zi_truth = truth_for_hours(sandbox, hours, "zoominfo")
-    ap_truth = truth_for_hours(sandbox, hours, "apollo")
-    assert zi_truth and ap_truth
-    missing = [
-        (vendor, vid)
-        for vendor, truth, key in (("zoominfo", zi_truth, "zoominfo_ids"), ("apollo", ap_truth, "apollo_ids"))
-        for person in truth.values()
-        for vid in person[key]
-        if (vendor, vid) not in lead_of and (vendor, vid) not in q
-    ]
-    assert missing == []  # every reachable record is a lead's source or a quarantine row
-
-    real_of_lead: dict[str, str] = {}
     both = 0
-    for real_id in set(zi_truth) | set(ap_truth):
-        keys = [("zoominfo", v) for v in zi_truth.get(real_id, {}).get("zoominfo_ids", [])]
-        keys += [("apollo", v) for v in ap_truth.get(real_id, {}).get("apollo_ids", [])]
-        leads = {lead_of[k] for k in keys if k in lead_of}
-        assert len(leads) <= 1, f"{real_id} became {len(leads)} leads"
-        if not leads:
-            continue
-        lead = leads.pop()
-        assert real_of_lead.setdefault(lead, real_id) == real_id, "two real people merged into one lead"
-        if {k[0] for k in keys if k in lead_of} == {"apollo", "zoominfo"}:
-            both += 1
-            assert sources_of_lead[lead] == {"apollo", "zoominfo"}
-    assert both > 0.4 * len(zi_truth)
+    for real_id in set(truth["zoominfo"]) & set(truth["apollo"]):
+        found = {(v, lead_of[(v, i)]) for v in truth for i in truth[v][real_id] if (v, i) in lead_of}
+        if {v for v, _ in found} == {"apollo", "zoominfo"}:
+            both += 1  # one lead (compare said so) that records both sources
+            assert sources_of_lead[found.pop()[1]] == {"apollo", "zoominfo"}
+    assert both > 0.4 * len(truth["zoominfo"])
     # no lead without a real person behind it, and no duplicate LinkedIn URL across leads
     assert len(store.read_leads()) == len(set(sources["lead_id"]))
     dupes = store.read_sql(

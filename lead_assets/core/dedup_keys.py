@@ -5,10 +5,11 @@ email (`em:`) or a vendor's own id (`vid:<source>:`). Keys are listed per lead i
 KEY_PRIORITY order: the store looks them up in that order, and a new person's lead id
 is minted from the first key.
 
-A lead without a LinkedIn URL also carries a weak key, its normalised name at its company
-domain (`nd:`): the only thing a vendor that knows the same person by a LinkedIn URL and
-another email (or none) shares with it. It is looked up last, only for people no strong
-key found, and never joins two records of one batch.
+Every lead also carries weak keys, its normalised name at its employer: by company domain
+(`nd:`) and by company name (`nc:`, for records whose vendor gave no domain). They are
+what a lead without a LinkedIn URL shares with a vendor that knows the same person by a
+LinkedIn URL and another email, or none. They are looked up last, only for people no
+strong key found, and never join two records of one batch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from lead_assets.core.sales_navigator_csv import match_key_name_domain
+from lead_assets.core.sales_navigator_csv import match_key_name_domain, normalise_person_name
 
 KEY_PRIORITY: tuple[str, ...] = ("linkedin", "email", "vendor")
 KEY_PREFIX: dict[str, str] = {"linkedin": "li:", "email": "em:", "vendor": "vid:"}
@@ -42,10 +43,15 @@ def vendor_key(source: str, vendor_person_id: object) -> str | None:
     return None if vid is None else f"vid:{source}:{vid}"
 
 
-def name_domain_key(full_name: object, company_website: object) -> str | None:
-    """Weak key of a person's normalised name at a company domain, or None."""
-    key = match_key_name_domain(full_name, company_website)
-    return None if key is None else "nd:" + key
+def weak_keys(full_name: object, company_website: object, company_name: object) -> list[tuple[str, str]]:
+    """(kind, key) of a person's name at their employer: by domain ("name_domain"), then by company name."""
+    out = []
+    if (nd := match_key_name_domain(full_name, company_website)) is not None:
+        out.append(("name_domain", "nd:" + nd))
+    name, company = normalise_person_name(full_name), normalise_person_name(company_name)
+    if name and company:
+        out.append(("name_company", f"nc:{name}|{company}"))
+    return out
 
 
 def _id_text(value: object) -> str | None:

@@ -2,8 +2,8 @@
 
 Resolution order is the brief's: canonical LinkedIn URL first, email second, then the
 vendor's own person id. Rows of one batch that share any key are one person. A person no
-key found joins a stored lead without a LinkedIn URL that has their name at their company
-domain (`match_method = name_domain`; see `core.dedup_keys`). A person
+key found joins a stored lead that has their name at their employer, when one of the two
+has no LinkedIn URL (`match_method` name_domain or name_company; see `core.dedup_keys`). A person
 already in the store is merged field by field (the best non-null value wins, a verified
 email beats an unverified one), re-scored, and every source that saw them is recorded.
 A record that cannot identify a person goes to quarantine with its reason and payload.
@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id, name_domain_key
+from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id, weak_keys
 from lead_assets.core.lead_schema import LEAD_COLUMNS
 from lead_assets.core.normalise import normalise_leads
 from lead_assets.core.scoring import score_leads
@@ -134,33 +134,34 @@ def resolve_lead_ids(keys: pd.DataFrame, known: dict[str, str]) -> tuple[dict[An
     return lead_of_row, method_of_row
 
 
-def join_by_name_domain(store, conn, df: pd.DataFrame, weak: dict[Any, str], owners: dict[str, str],
-                        lead_of_row: dict[Any, str], method_of_row: dict[Any, str]) -> None:
-    """Point each new person at the stored lead that owns their weak key (`nd:`), in place.
+def join_by_name_at_employer(store, conn, df: pd.DataFrame, weak: list[tuple[Any, str, str]],
+                             owners: dict[str, str], lead_of_row: dict[Any, str],
+                             method_of_row: dict[Any, str]) -> None:
+    """Point each new person at the stored lead that owns one of their weak keys, in place.
 
-    `owners` is the index's answer for the batch's weak keys (registered first, inside the
-    batch's transaction, so a concurrent run that stored the same person a moment ago is
-    seen). Only owners from before this batch count: two namesakes in one batch are never
-    joined. A person with a LinkedIn URL joins only a lead without one (two profiles are
-    two people). Every row of a joined person moves with it.
+    `weak` lists (row, kind, key) in preference order; `owners` is the index's answer for
+    those keys (registered first, inside the batch's transaction, so a concurrent run that
+    stored the same person a moment ago is seen). Only owners from before this batch count:
+    two namesakes in one batch are never joined. A person with a LinkedIn URL joins only a
+    lead without one (two profiles are two people). Every row of a joined person moves with it.
     """
     batch = set(lead_of_row.values())
-    candidates = {row: owners[k] for row, k in weak.items()
-                  if method_of_row[row] == "new" and owners.get(k) not in batch and k in owners}
+    candidates = [(row, kind, owners[k]) for row, kind, k in weak
+                  if method_of_row[row] == "new" and k in owners and owners[k] not in batch]
     if not candidates:
         return
     has_url = df["linkedin_url"].notna()
-    profiled = {lead for row, lead in candidates.items() if has_url[row]}
+    profiled = sorted({lead for row, _, lead in candidates if has_url[row]})
     taken = {r["lead_id"] for r in store._in_chunks(
         conn, "SELECT lead_id FROM leads WHERE linkedin_url IS NOT NULL AND lead_id {in_clause}", "ids",
-        sorted(profiled))} if profiled else set()
-    joined: dict[str, str] = {}  # the batch's minted id -> the stored lead
-    for row, lead in candidates.items():
+        profiled)} if profiled else set()
+    joined: dict[str, tuple[str, str]] = {}  # the batch's minted id -> (stored lead, how)
+    for row, kind, lead in candidates:
         if not (has_url[row] and lead in taken):
-            joined.setdefault(lead_of_row[row], lead)
+            joined.setdefault(lead_of_row[row], (lead, kind))
     for row, lead in lead_of_row.items():
         if lead in joined:
-            lead_of_row[row], method_of_row[row] = joined[lead], "name_domain"
+            lead_of_row[row], method_of_row[row] = joined[lead]
 
 
 def merge_people(existing: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
@@ -230,8 +231,9 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
                                               "key": [k for _, k in extra]})], ignore_index=True)
     known = index.lookup(keys["key"].unique().tolist())
     lead_of_row, method_of_row = resolve_lead_ids(keys, known)
-    weak = {row: k for row, k in zip(df.index, map(name_domain_key, df["full_name"], df["company_website"]),
-                                     strict=True) if k is not None}
+    weak = [(row, kind, k) for row, name, site, company in zip(
+        df.index, df["full_name"], df["company_website"], df["company_name"], strict=True)
+        for kind, k in weak_keys(name, site, company)]
 
     # The index is the arbiter: a concurrent run may have registered the same person first.
     primary = dict(zip(*keys.drop_duplicates("row")[["row", "key"]].to_dict("list").values(), strict=True))
@@ -239,11 +241,11 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
     # Keys, leads and sources commit together or not at all: a batch that dies half-way leaves
     # nothing that would make a re-run believe these people were already stored.
     with store.transaction() as conn:
-        # Weak keys first: a name at a domain belongs to whoever stored it first (this batch or a
+        # Weak keys first: a name at an employer belongs to whoever stored it first (this batch or a
         # concurrent run a moment ago), and a new person of that name joins them before their
         # other keys are registered.
-        owners = index.register({k: lead_of_row[r] for r, k in weak.items()}, conn=conn) if weak else {}
-        join_by_name_domain(store, conn, df, weak, owners, lead_of_row, method_of_row)
+        owners = index.register({k: lead_of_row[r] for r, _, k in weak}, conn=conn) if weak else {}
+        join_by_name_at_employer(store, conn, df, weak, owners, lead_of_row, method_of_row)
         df = df.assign(lead_id=df.index.map(lead_of_row), match_method=df.index.map(method_of_row))
         hinted = df["_match_hint"].notna()
         df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
