@@ -122,9 +122,9 @@ telemetry: {{enabled: false}}
         import dagster as dg
 
         os.environ["DAGSTER_HOME"] = str(home)
-        from lead_assets.defs.partitions import CRM_POOL, ENRICHMENT_POOL
+        from lead_assets.defs.partitions import CRM_POOL
 
-        pools = (ENRICHMENT_POOL, CRM_POOL)
+        pools = (CRM_POOL,)
         peak_runs = peak_mb = 0.0
         peak_slots = dict.fromkeys(pools, 0)
         with dg.DagsterInstance.get() as instance:
@@ -156,7 +156,8 @@ telemetry: {{enabled: false}}
         stats = requests.get(f"{base}/__sandbox/stats", timeout=10).json()["vendors"]
         refused = {v: sum((stats[v].get("rate_limited") or {}).values()) for v in ("apollo", "zoominfo", "hunter")
                    if v in stats}
-        rebought = {v: len(stats[v].get("rebought") or {}) for v in ("apollo", "zoominfo")}
+        rebought = {v: len(stats[v].get("rebought") or {}) for v in ("apollo", "zoominfo", "hunter", "neverbounce",
+                                                                     "clearbit") if v in stats}
         from lead_assets.store.lead_store import LeadStore
         from lead_assets_tests.ground_truth import compare, reachable, sales_navigator_truth
 
@@ -180,7 +181,7 @@ telemetry: {{enabled: false}}
         print(f"peak memory          {peak_mb:,.0f} MiB (daemon, code server and run processes)")
         print(f"rate-limit refusals  {json.dumps(refused)}")
         print(f"concurrency pools    {json.dumps(held)}")
-        print(f"people bought twice  {json.dumps(rebought)}")
+        print(f"bought twice         {json.dumps(rebought)} (people; Clearbit: company domains)")
         print(f"leads                {leads:,}; sources {dict(zip(sources['source'], sources['n'], strict=True))}; "
               f"duplicate LinkedIn URLs {dup_li}")
         print(f"ground truth         {verdict.summary()}")

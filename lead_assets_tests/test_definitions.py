@@ -140,17 +140,18 @@ def test_zoominfo_partition_joins_people_apollo_already_has(sandbox, tmp_path):
     assert set(spend["vendor"]) == {"apollo", "zoominfo"}
 
 
-def test_paid_shared_steps_hold_a_pool_of_one_and_runs_execute_in_process():
-    """Enrichment and CRM export each run one step at a time across runs; see dagster.yaml."""
+def test_crm_export_holds_a_pool_of_one_and_runs_execute_in_process():
+    """CRM exports run one at a time across runs (see dagster.yaml); enrichment holds leads instead."""
     from pathlib import Path
 
     import yaml
 
     from lead_assets.definitions import defs
-    from lead_assets.defs.partitions import CRM_POOL, ENRICHMENT_POOL
+    from lead_assets.defs.partitions import CRM_POOL
 
-    assert enriched_leads.op.pool == ENRICHMENT_POOL and crm_exports.op.pool == CRM_POOL
-    assert raw_leads.op.pool is None  # collection is capped per source by run tags, not by a pool
+    assert crm_exports.op.pool == CRM_POOL
+    # collection is capped per source by run tags; enrichment holds its leads (LeadStore.claimed)
+    assert raw_leads.op.pool is None and enriched_leads.op.pool is None
     d = defs()
     for job in ("lead_sprint", "crm_export_job"):
         assert d.resolve_job_def(job).executor_def.name == "in_process"

@@ -608,3 +608,26 @@ def test_concurrent_upserts_of_the_same_leads_do_not_deadlock(store):
         s.dispose()
     assert not errors
     assert count(store, "leads") == 500
+
+
+def test_a_lead_is_held_by_one_process_at_a_time_and_released_at_the_end(store):
+    if store.dialect != "postgresql":
+        with store.claimed(["a", "b", "a"], "enrichment") as held:
+            assert held == ["a", "b"]  # SQLite: one writer anyway
+        return
+    other = LeadStore(store.url)  # another run: its own connections, its own session locks
+    try:
+        with store.claimed(["a", "b"], "enrichment") as mine:
+            assert mine == ["a", "b"]
+            with other.claimed(["b", "c"], "enrichment") as theirs:
+                assert theirs == ["c"]  # b is being worked on: left to its holder
+            with other.claimed(["b"], "crm") as unrelated:
+                assert unrelated == ["b"]  # another purpose is another lock
+        with other.claimed(["a", "b"], "enrichment") as theirs:
+            assert theirs == ["a", "b"]  # released when the block ended
+        with pytest.raises(RuntimeError), store.claimed(["z"], "enrichment"):
+            raise RuntimeError("the run failed")
+        with other.claimed(["z"], "enrichment") as theirs:
+            assert theirs == ["z"]  # released when the block failed, too
+    finally:
+        other.dispose()

@@ -28,11 +28,9 @@ def sprint_partition_key(hour_key: str, source: str) -> dg.MultiPartitionKey:
 # One run per partition: vendor pulls fail and retry per hour x source, never as one huge run.
 ONE_RUN_PER_PARTITION = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
-# Concurrency pools (limit 1 each: `concurrency.pools.default_limit` in dagster.yaml). Enrichment
-# steps of different partitions share people (a person seen by two sources in one hour), and the
-# ledger is read before a lookup is paid: two at once could pay for the same person twice.
-# Two CRM exports at once would send the same pending leads twice.
-ENRICHMENT_POOL = "enrichment_vendors"
+# A concurrency pool of one step (`concurrency.pools.default_limit` in dagster.yaml): two CRM
+# exports at once would send the same pending leads twice. (Enrichment needs no pool: each
+# lead is held by one run at a time, `LeadStore.claimed`.)
 CRM_POOL = "crm_sync"
 
 

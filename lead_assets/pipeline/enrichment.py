@@ -105,6 +105,7 @@ class EnrichmentReport:
     run_id: str | None
     partition_key: str | None
     leads: int = 0
+    held_elsewhere: int = 0  # leads another run was enriching at the same time: left to it
     needing_email: int = 0
     needing_company: int = 0
     email_availability_before: float | None = None
@@ -536,10 +537,23 @@ def enrich_leads(
     is the USD ceiling for all paid calls ever recorded (default: the configuration's).
     `now` fixes the clock (tests of the TTL). Returns what was done and what it cost.
     """
+    wanted = list(dict.fromkeys(lead_ids))
+    # Runs of one hour share people (a person two sources found): each lead is enriched by
+    # whichever run holds it, and read only once held, so the ledger shows what the other paid.
+    with store.claimed(wanted, "enrichment") as held:
+        report = _enrich_held(store, held, clients, config, budget, run_id, partition_key, log,
+                              matcher=matcher, now=now)
+    report.held_elsewhere = len(wanted) - len(held)
+    return report
+
+
+def _enrich_held(store: LeadStore, lead_ids: list[str], clients: Mapping[str, Any], config: EnrichmentConfig,
+                 budget: float | None, run_id: str | None, partition_key: str | None, log: logging.Logger | None,
+                 *, matcher: TitleMatcher | None, now: datetime | None) -> EnrichmentReport:
     log = log or logging.getLogger("lead_sprint.enrichment")
     budget = config.budget_usd if budget is None else budget
     report = EnrichmentReport(run_id=run_id, partition_key=partition_key, budget_usd=budget)
-    leads = store.fetch_leads(list(dict.fromkeys(lead_ids)))
+    leads = store.fetch_leads(lead_ids)
     # Suppressed people are never bought again, not even their missing fields.
     leads = leads[~leads["lead_id"].isin(suppressed_lead_ids(store, leads["lead_id"].tolist()))].reset_index(drop=True)
     report.leads = len(leads)

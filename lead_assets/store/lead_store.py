@@ -273,6 +273,30 @@ class LeadStore:
             yield conn
 
     @contextmanager
+    def claimed(self, lead_ids: Sequence[str], purpose: str) -> Iterator[list[str]]:
+        """The leads among `lead_ids` this process holds for `purpose` until the block ends.
+
+        PostgreSQL: session advisory locks, taken without waiting, so a lead another process
+        holds for the same purpose is left out (that process does the work), and released
+        when the block ends or the process dies. Several runs can then enrich at once
+        without two of them paying for the same person. SQLite (one writer, the demo): all.
+        """
+        ids = list(dict.fromkeys(lead_ids))
+        if self.dialect != "postgresql" or not ids:
+            yield ids
+            return
+        lock = "pg_try_advisory_lock(('x' || substr(md5(:purpose || '|' || id), 1, 16))::bit(64)::bigint)"
+        with self.engine.connect() as conn:
+            try:
+                mine = conn.execute(text(f"SELECT id FROM unnest(CAST(:ids AS text[])) AS id WHERE {lock}"),
+                                    {"ids": ids, "purpose": purpose}).scalars().all()
+                conn.commit()  # session locks outlive the transaction; nothing else is held
+                yield list(mine)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                conn.commit()
+
+    @contextmanager
     def _write(self, conn: Connection | None) -> Iterator[Connection]:
         if conn is not None:
             yield conn
