@@ -230,3 +230,37 @@ def test_a_killed_run_never_buys_twice(sandbox, store, leads, monkeypatch):
     provenance = read_provenance(store)
     assert (provenance["run_id"] == "resumed").sum() >= resumed.emails_found > 0
     assert resumed.emails_found > resumed.calls.get("neverbounce single/check", 0)
+
+
+def test_runs_enriching_the_same_people_at_once_never_pay_twice(sandbox, store, leads):
+    """Two runs of one hour share people and companies: each is bought by one run, once."""
+    import threading
+
+    from lead_assets.store.lead_store import LeadStore
+
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite has one writer: runs never enrich at once")
+    configure(sandbox, {"latency": 20})  # long enough for the two runs to overlap
+    stores = [LeadStore(store.url), LeadStore(store.url)]  # two runs: two sessions
+    reports, failures = [], []
+
+    def run(s, ids):
+        try:
+            reports.append(enrich_leads(s, ids, clients(sandbox), CONFIG, run_id=f"r{len(reports)}"))
+        except BaseException as exc:  # surfaced in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s, ids)) for s, ids in
+               zip(stores, (leads, list(reversed(leads))), strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for s in stores:
+        s.dispose()
+    assert failures == []
+    stats = vendors(sandbox)
+    assert {v: stats[v]["rebought"] for v in VENDORS} == {v: {} for v in VENDORS}
+    assert sum(r.leads for r in reports) == len(leads)  # every lead enriched by exactly one run
+    assert sum(r.held_elsewhere for r in reports) > 0  # and they did overlap
+    assert total_spend(store) == pytest.approx(paid_per_sandbox(sandbox) + spend_by_vendor(store).get("apollo", 0))

@@ -138,3 +138,24 @@ def test_make_limiter_picks_redis_when_it_answers(redis_url):
     assert isinstance(make_limiter("acme", {"s": {"second": 1}}, redis_url=redis_url), RedisWindowLimiter)
     assert isinstance(make_limiter("acme", {"s": {"second": 1}}, redis_url="redis://127.0.0.1:1/0"), WindowLimiter)
     assert make_limiter("acme", None) is None
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_call_at_a_windows_edge_counts_in_the_next_window_too(shared, redis_url):
+    # Taken at 0.9 s, a call may reach the vendor after 1.0 s, in the vendor's next window:
+    # there it must leave room, or parallel runs go over the vendor's limit at every boundary.
+    clock = FakeClock(2000.0)
+    if shared:
+        client = redis.Redis.from_url(redis_url)
+        lim = RedisWindowLimiter("edge", {"s": {"second": 3}}, client, namespace=f"t{time.time_ns()}",
+                                 clock=clock, sleep=clock.sleep)
+    else:
+        lim = make({"s": {"second": 3}}, clock)
+    lim.acquire("s")  # 2000.0: mid-window, counts once
+    clock.t = 2000.9
+    lim.acquire("s")  # 2000.9: at the edge, counts in 2000 and 2001
+    lim.acquire("s")
+    clock.t = 2001.1
+    assert lim.acquire("s") == 0.0  # 2001 holds the two edge calls and this one
+    assert lim.acquire("s") == pytest.approx(0.9)  # full: waited for 2002
+    assert clock.t == pytest.approx(2002.0)

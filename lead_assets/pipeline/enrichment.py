@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -581,13 +582,7 @@ def _enrich_held(store: LeadStore, lead_ids: list[str], clients: Mapping[str, An
 
     company_work = work.loc[work["needs_company"], ["lead_id", "domain"]].copy()
     company_work["domain"] = [d or run.finder_domain(lid) for lid, d in company_work.itertuples(index=False)]
-    domains = sorted({d for d in company_work["domain"] if d})
-    for provider in config.plan(COMPANY).providers:
-        for row in _records(shared_answers(store, provider, COMPANY, domains, now=now)):
-            run.shared[(provider, row["lookup_key"])] = row
-    for lead_id, domain in company_work.itertuples(index=False):
-        if domain:
-            run.enrich_company(by_id[lead_id], domain)
+    _enrich_companies(run, store, config, company_work[[bool(d) for d in company_work["domain"]]], by_id, now)
 
     after = _apply_updates(store, leads, run, matcher)
     report.email_availability_after = email_availability(after)
@@ -609,6 +604,35 @@ def _enrich_held(store: LeadStore, lead_ids: list[str], clients: Mapping[str, An
         f"; {report.budget_message}" if report.budget_stopped else "",
     )
     return report
+
+
+COMPANY_WAIT_SECONDS = 120.0
+
+
+def _enrich_companies(run: _Run, store: LeadStore, config: EnrichmentConfig, work: pd.DataFrame,
+                      by_id: Mapping[str, dict], now: datetime | None) -> None:
+    """Company data for `work` (lead_id, domain), one domain held by one run at a time.
+
+    A company is bought per domain and shared by its leads, and two runs may hold leads at
+    the same company: a domain another run holds is done after it lets go, from the answer
+    it recorded. After COMPANY_WAIT_SECONDS the rest is looked up anyway (logged).
+    """
+    deadline = time.monotonic() + COMPANY_WAIT_SECONDS
+    while not work.empty:
+        with store.claimed(sorted(set(work["domain"])), "enrichment:company") as held:
+            if not held and time.monotonic() > deadline:
+                run.log.warning("enrichment: %d company domains still held by another run after %.0f s; "
+                                "looking them up anyway", work["domain"].nunique(), COMPANY_WAIT_SECONDS)
+                held = sorted(set(work["domain"]))
+            for provider in config.plan(COMPANY).providers:
+                for row in _records(shared_answers(store, provider, COMPANY, held, now=now)):
+                    run.shared[(provider, row["lookup_key"])] = row
+            mine = work["domain"].isin(set(held))
+            for lead_id, domain in work.loc[mine, ["lead_id", "domain"]].itertuples(index=False):
+                run.enrich_company(by_id[lead_id], domain)
+        work = work[~mine]
+        if not work.empty:
+            time.sleep(0.5)
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
