@@ -27,6 +27,7 @@ from lead_assets.store.enrichment_ledger import insert_costs, total_spend
 from lead_assets.store.suppression import drop_suppressed_people
 
 SOURCE = "apollo"
+PURCHASE_WAIT_SECONDS = 120.0  # how long a page waits for people another run holds (see handle_page)
 
 
 # Marks people whose paid answer came back unreadable: charged, unknown, never re-bought automatically.
@@ -285,8 +286,37 @@ def handle_page(ctx, source: str, people: list, *, partition_key: str, report: H
         else:
             ids.append(pid)
     report.people_seen += len(people)
+    # Parallel runs meet the same people (a person in two slices, in two hours): each person is
+    # held by one run from the lookup to the stored batch, so only one of them pays. A person
+    # another run holds is looked at again once it lets go (stored by then: nothing to buy).
+    pending = list(dict.fromkeys(ids))
+    deadline = time.monotonic() + PURCHASE_WAIT_SECONDS
+    while True:
+        with ctx.store.claimed(pending, f"purchase:{source}") as held:
+            if not held and pending and time.monotonic() > deadline:
+                ctx.log.warning("%s: %d people still held by another run after %.0f s; going on without the hold",
+                                source, len(pending), PURCHASE_WAIT_SECONDS)
+                held = pending
+            _buy_and_store(ctx, source, held, records, partition_key=partition_key, report=report, bought=bought,
+                           chunk_size=chunk_size, buy=buy, to_record=to_record, settled=settled)
+        records = []
+        done = set(held)
+        pending = [pid for pid in pending if pid not in done]
+        if not pending:
+            break
+        time.sleep(0.2)
+    flush_calls(ctx, partition_key, report)
+    if ctx.on_batch is not None:
+        ctx.on_batch(report)
+
+
+def _buy_and_store(ctx, source: str, ids: list[str], records: list[VendorRecord], *, partition_key: str,
+                   report: HourReport, bought: dict[str, Any], chunk_size: int,
+                   buy: Callable[[list[str]], dict[str, Any]], to_record: Callable[[str, Any], VendorRecord],
+                   settled: Callable[[list[str]], set[str]] | None) -> None:
+    """Buy the people among `ids` never seen, then store them with `records` as one batch."""
     known = ctx.index.lookup([f"vid:{source}:{pid}" for pid in ids])
-    unknown = [pid for pid in dict.fromkeys(ids) if f"vid:{source}:{pid}" not in known]
+    unknown = [pid for pid in ids if f"vid:{source}:{pid}" not in known]
     if settled is not None:
         done = settled([pid for pid in unknown if pid not in bought])
         unknown = [pid for pid in unknown if pid not in done]
@@ -296,16 +326,12 @@ def handle_page(ctx, source: str, people: list, *, partition_key: str, report: H
         bought.update(buy(to_buy[i : i + chunk_size]))
     # Known to the index and bought by this partition, yet never stored: an older run that died
     # between registering keys and storing (before batches became one transaction). Store them now.
-    stale = unstored_ids(ctx.store, source, [pid for pid in dict.fromkeys(ids)
-                                             if pid in bought and f"vid:{source}:{pid}" in known])
-    records.extend(to_record(pid, bought.get(pid)) for pid in [*unknown, *stale])
+    stale = unstored_ids(ctx.store, source, [pid for pid in ids if pid in bought and f"vid:{source}:{pid}" in known])
+    records = [*records, *(to_record(pid, bought.get(pid)) for pid in [*unknown, *stale])]
     if records:
         outcome = store_batch(records, source=source, partition_key=partition_key, store=ctx.store,
                               index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))
         report.batch.add(outcome)
-    flush_calls(ctx, partition_key, report)
-    if ctx.on_batch is not None:
-        ctx.on_batch(report)
 
 
 def unstored_ids(store, source: str, ids: list[str]) -> list[str]:
