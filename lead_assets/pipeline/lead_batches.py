@@ -25,6 +25,7 @@ from lead_assets.core.normalise import normalise_leads
 from lead_assets.core.scoring import score_leads
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.core.vendor_records import MAPPED_FIELDS
+from lead_assets.store.database import retry_transient
 from lead_assets.store.suppression import drop_suppressed_records
 
 _EMAIL_RANK = {"verified": 0, "unverified": 1, "undeliverable": 2}
@@ -193,7 +194,9 @@ def store_batch(
 ) -> BatchOutcome:
     """Normalise, resolve, merge, score and upsert one batch; quarantine what cannot be a lead."""
     now = now or datetime.now(UTC)
-    records = drop_suppressed_records(store, records, source)  # a suppressed person is never stored again
+    what = f"{source} batch of {len(records)} ({partition_key})"
+    # a suppressed person is never stored again
+    records = retry_transient(lambda: drop_suppressed_records(store, records, source), what=what)
     outcome = BatchOutcome(records=len(records))
     quarantine_rows: list[dict[str, Any]] = []
     good: list[tuple[VendorRecord, dict[str, Any]]] = []
@@ -215,7 +218,10 @@ def store_batch(
             quarantine_rows.append(_quarantine_row(rec, source, partition_key, problems[i]))
         df = df[problems == ""]
         if not df.empty:
-            _store_people(df, source, partition_key, store, index, matcher, now, outcome)
+            # One transaction: a connection lost half-way (a database restart) rolls all of it back,
+            # and the whole batch runs again once the database answers.
+            outcome.add(retry_transient(
+                lambda: _store_people(df, source, partition_key, store, index, matcher, now), what=what))
 
     if quarantine_rows:
         store.quarantine(pd.DataFrame(quarantine_rows))
@@ -223,7 +229,8 @@ def store_batch(
     return outcome
 
 
-def _store_people(df, source, partition_key, store, index, matcher, now, outcome: BatchOutcome) -> None:
+def _store_people(df, source, partition_key, store, index, matcher, now) -> BatchOutcome:
+    outcome = BatchOutcome()
     keys = lead_keys(df, source)
     extra = [(row, key) for row, row_keys in df["_extra_keys"].items() for key in row_keys]
     if extra:
@@ -292,6 +299,7 @@ def _store_people(df, source, partition_key, store, index, matcher, now, outcome
             conn=conn,
         )
     index.publish({**owners, **winners})  # Redis learns the keys only once they are committed
+    return outcome
 
 
 def _renormalise(merged: pd.DataFrame, lead_cols: list[str], matcher: TitleMatcher) -> pd.DataFrame:

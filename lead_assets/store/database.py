@@ -12,11 +12,14 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from lead_assets.config.settings import REPO_DIR
@@ -42,6 +45,41 @@ _SCHEMA_VERSION_DDL = {
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
         applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')))""",
 }
+
+
+T = TypeVar("T")
+
+# Waits between attempts of a write the database dropped: about a minute in all, long enough
+# for a PostgreSQL restart or a failover, short enough that a database gone for good fails the step.
+RECONNECT_DELAYS: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors a second attempt can cure: a lost or refused connection, a deadlock, a busy file."""
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    )
+
+
+def retry_transient(fn: Callable[[], T], *, what: str, delays: Sequence[float] | None = None) -> T:
+    """`fn()`, attempted again after each transient database error, waiting `delays` between attempts.
+
+    `fn` must be one whole transaction (it rolled back when the error came, so a new attempt
+    starts clean). The engine's pre-ping replaces dead pooled connections on the next attempt.
+    """
+    delays = RECONNECT_DELAYS if delays is None else delays
+    for attempt in range(len(delays) + 1):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if attempt == len(delays) or not is_transient(exc):
+                raise
+            message = str(exc.orig or exc).strip()
+            reason = message.splitlines()[0] if message else type(exc).__name__
+            log.warning("%s: database error (%s); attempt %d of %d in %.1f s", what, reason, attempt + 2,
+                        len(delays) + 1, delays[attempt])
+            time.sleep(delays[attempt])
+    raise AssertionError("unreachable")
 
 
 def normalize_url(url: str) -> str:

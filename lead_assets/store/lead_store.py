@@ -13,18 +13,20 @@ import itertools
 import json
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.exc import DBAPIError
 
 from lead_assets.config.settings import default_database_url
 from lead_assets.core.lead_schema import LEAD_COLUMNS
-from lead_assets.store.database import apply_migrations, create_store_engine
+from lead_assets.store.database import apply_migrations, create_store_engine, retry_transient
 
 # --- column typing ---------------------------------------------------------------------
 
@@ -240,6 +242,22 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
+def _reconnecting(method: Callable) -> Callable:
+    """Run a store method again after a lost connection, when it is its own transaction.
+
+    With `conn=`, the caller's transaction owns the error (and retries as a whole, see
+    `lead_batches.store_batch`); without, the method is one transaction and simply runs again.
+    """
+
+    @wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if kwargs.get("conn") is not None:
+            return method(self, *args, **kwargs)
+        return retry_transient(lambda: method(self, *args, **kwargs), what=f"LeadStore.{method.__name__}")
+
+    return wrapper
+
+
 # --- the store -------------------------------------------------------------------------
 
 
@@ -293,8 +311,11 @@ class LeadStore:
                 conn.commit()  # session locks outlive the transaction; nothing else is held
                 yield list(mine)
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock_all()"))
-                conn.commit()
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                    conn.commit()
+                except DBAPIError:  # the session is gone (a restart), and its locks with it
+                    conn.invalidate()
 
     @contextmanager
     def _write(self, conn: Connection | None) -> Iterator[Connection]:
@@ -325,6 +346,7 @@ class LeadStore:
 
     # -- leads --
 
+    @_reconnecting
     def upsert_leads(self, df: pd.DataFrame, *, conn: Connection | None = None) -> UpsertResult:
         """Insert or merge leads by lead_id, all or nothing; counts new vs existing rows.
 
@@ -457,6 +479,7 @@ class LeadStore:
                 copy.write_row(row)
         return stage
 
+    @_reconnecting
     def fetch_leads(self, lead_ids: Sequence[str]) -> pd.DataFrame:
         """The stored leads among `lead_ids` (columns = LEAD_COLUMNS, ordered by lead_id)."""
         with self._read() as conn:
@@ -471,6 +494,7 @@ class LeadStore:
         df = pd.DataFrame(rows, columns=list(LEAD_COLUMNS))
         return normalize_frame(df.sort_values("lead_id", ignore_index=True))
 
+    @_reconnecting
     def read_sql(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         """Any trusted read-only query (`:name` params) as a DataFrame; for metrics, assets and tests.
 
@@ -481,6 +505,7 @@ class LeadStore:
             df = pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
         return normalize_frame(df)
 
+    @_reconnecting
     def read_leads(self, where_sql: str | None = None, params: dict | None = None) -> pd.DataFrame:
         """Leads matching a trusted SQL condition (`where_sql`, with `:name` params)."""
         sql = f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads"
@@ -492,6 +517,7 @@ class LeadStore:
 
     # -- raw landings --
 
+    @_reconnecting
     def land_raw(
         self,
         source: str,
@@ -542,6 +568,7 @@ class LeadStore:
             row = conn.execute(sql, params).mappings().first()
         return row_dict(row) if row else None
 
+    @_reconnecting
     def landings(self, source: str, partition_key: str, request_kind: str | None = None) -> list[dict]:
         """The landings of a partition (optionally of one request kind), oldest first."""
         sql = "SELECT * FROM raw_landings WHERE source = :source AND partition_key = :partition_key"
@@ -579,6 +606,7 @@ class LeadStore:
         )
         return conn.exec_driver_sql("SELECT total_changes()").scalar_one() - before
 
+    @_reconnecting
     def record_sources(self, df: pd.DataFrame, *, conn: Connection | None = None) -> int:
         """Record which vendor records became which leads; existing pairs are kept. Returns rows added."""
         required = ["source", "vendor_person_id", "lead_id"]
@@ -613,6 +641,7 @@ class LeadStore:
         df = pd.DataFrame(rows, columns=columns)
         return normalize_frame(df.sort_values(["lead_id", "source", "vendor_person_id"], ignore_index=True))
 
+    @_reconnecting
     def quarantine(self, df: pd.DataFrame, *, conn: Connection | None = None) -> int:
         """Quarantine invalid records; a record already quarantined is not added again. Returns rows added."""
         missing = [c for c in ("source", "partition_key", "reason", "payload") if c not in df.columns]
@@ -665,6 +694,7 @@ class LeadStore:
         "error",
     )
 
+    @_reconnecting
     def upsert_slices(self, rows: list[dict], *, conn: Connection | None = None) -> int:
         """Create or update search slices; each row sets only the columns it carries.
 
@@ -710,6 +740,7 @@ class LeadStore:
                         )
         return len(rows)
 
+    @_reconnecting
     def slices(self, source: str, hour_key: str | None = None) -> list[dict]:
         """The slices of a source (optionally of one hour), by hour then slice key; `query` is JSON text."""
         sql = "SELECT * FROM search_slices WHERE source = :source"
@@ -734,6 +765,7 @@ class LeadStore:
         "called_at": None,
     }
 
+    @_reconnecting
     def record_vendor_calls(self, rows: list[dict], *, conn: Connection | None = None) -> int:
         """Append vendor call records (vendor, endpoint and outcome are required). Returns rows added."""
         if not rows:
