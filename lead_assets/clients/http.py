@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -57,6 +58,14 @@ class CallRecord:
     duration_ms: int
     credits: float = 0.0
     called_at: float = field(default_factory=time.time)
+    polls: int = 0  # of `attempts`: asking again for an answer the vendor said was coming (not retries)
+
+    def as_row(self, partition_key: str | None, run_id: str | None) -> dict:
+        """The `vendor_calls` row of this call."""
+        return {"vendor": self.vendor, "endpoint": self.endpoint, "partition_key": partition_key, "run_id": run_id,
+                "status_code": self.status_code, "attempts": self.attempts, "polls": self.polls,
+                "outcome": self.outcome, "error": self.error, "credits": self.credits,
+                "duration_ms": self.duration_ms, "called_at": datetime.fromtimestamp(self.called_at, UTC)}
 
 
 _REDACTIONS = (

@@ -128,10 +128,10 @@ def call_with_retries(
                     raise outcome
                 return outcome
             if decision.poll:
-                polls += 1
-                if polls > max_polls:
+                if polls >= max_polls:
                     failure = AnswerPending(http.vendor, f"{path}: {decision.reason} after {polls} polls")
                     raise failure
+                polls += 1  # the next request is a poll
                 # Ask again soon, then back off: most lookups finish within a second, a few take longer.
                 delay = poll_interval * 2 ** (polls - 1) if decision.delay is None else decision.delay
             else:
@@ -147,7 +147,7 @@ def call_with_retries(
             http.log.log(level, "%s %s: %s; asking again in %.1fs", http.vendor, path, decision.reason, delay)
             http.sleep(min(delay, http.max_wait))
     finally:
-        _collapse_calls(http, first, path, failure)
+        _collapse_calls(http, first, path, failure, polls)
 
 
 def _give_up(vendor: str, path: str, decision: Retry, outcome: Any, used: int) -> VendorError:
@@ -159,14 +159,14 @@ def _give_up(vendor: str, path: str, decision: Retry, outcome: Any, used: int) -
     return VendorCallFailed(vendor, f"{path}: {decision.reason} after {used} attempts", attempts=used)
 
 
-def _collapse_calls(http: VendorHttp, first: int, path: str, failure: BaseException | None) -> None:
-    """Replace the records of one logical call's attempts by a single record."""
+def _collapse_calls(http: VendorHttp, first: int, path: str, failure: BaseException | None, polls: int) -> None:
+    """Replace the records of one logical call's attempts (`polls` of them asking for a pending answer) by one."""
     records = http.calls[first:]
     if not records:
         return
     attempts = sum(r.attempts for r in records)
     if failure is None:  # a 404 that answers the question is a success too
-        outcome, error = ("ok" if attempts == 1 else "retried_ok"), None
+        outcome, error = ("ok" if attempts - polls == 1 else "retried_ok"), None
     else:
         outcome, error = "failed", redact(str(failure))[:300]
     del http.calls[first:]
@@ -180,6 +180,7 @@ def _collapse_calls(http: VendorHttp, first: int, path: str, failure: BaseExcept
             error=error,
             duration_ms=sum(r.duration_ms for r in records),
             called_at=records[0].called_at,
+            polls=polls,
         )
     )
 

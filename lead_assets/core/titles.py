@@ -21,7 +21,7 @@ _SEPARATORS = re.compile(r"[\W_]+")
 MAX_TITLE_CHARS = 500
 
 
-def _words(text: str) -> str:
+def title_words(text: str) -> str:
     """Lower-case words of `text` joined by single spaces."""
     return " ".join(_SEPARATORS.split(text.casefold())).strip()
 
@@ -38,7 +38,7 @@ class TitleMatcher:
         self._role_of: dict[str, str] = {}
         for role in self.roles:
             for alias in (role.role, *role.aliases):
-                key = _words(alias)
+                key = title_words(alias)
                 if key:
                     self._role_of.setdefault(key, role.role)
         aliases = sorted(self._role_of, key=len, reverse=True)
@@ -60,7 +60,7 @@ class TitleMatcher:
         """Role name whose alias occurs in `title` as whole words, or None."""
         if not isinstance(title, str):
             return None
-        text = _words(title[:MAX_TITLE_CHARS])
+        text = title_words(title[:MAX_TITLE_CHARS])
         best: str | None = None
         for m in self._pattern.finditer(text):
             alias = m.group(1)

@@ -7,7 +7,7 @@ import dagster as dg
 from lead_assets.clients.errors import VendorAuthError
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.titles import TitleMatcher
-from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, sprint_partitions
+from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import (
     ApolloResource,
     LeadStoreResource,
@@ -19,10 +19,6 @@ from lead_assets.pipeline.partition_work import collection_context
 
 # Vendor sources and the collector that runs one hour of each.
 COLLECTORS = {"apollo": apollo_collection.collect_hour, "zoominfo": zoominfo_collection.collect_hour}
-
-# Three attempts in all (the brief's retry budget), backing off exponentially with jitter.
-# A re-attempt replays what was already landed, so it never pays twice.
-VENDOR_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 @dg.asset(

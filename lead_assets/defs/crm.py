@@ -5,7 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from lead_assets.defs.leads import scored_leads
-from lead_assets.defs.partitions import CRM_POOL
+from lead_assets.defs.partitions import CRM_POOL, VENDOR_RETRY
 from lead_assets.defs.resources import CrmResource, LeadStoreResource
 from lead_assets.pipeline.crm_sync import sync_to_crm
 from lead_assets.store.suppression import suppressed_lead_ids
@@ -17,6 +17,8 @@ from lead_assets.store.suppression import suppressed_lead_ids
     kinds={"hubspot", "salesforce"},
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=2)),
     pool=CRM_POOL,
+    retry_policy=VENDOR_RETRY,
+    tags={"lead_sprint/vendor_facing": "true"},
 )
 def crm_exports(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, crm: CrmResource):
     """Every qualified lead in the configured CRM (CRM_TARGET), created or updated, never duplicated.
@@ -42,7 +44,11 @@ def crm_exports(context: dg.AssetExecutionContext, lead_store: LeadStoreResource
         numbers["rejection_sample"] = dg.MetadataValue.json(rejections)
     if problems:
         numbers["mapping_problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))
-    report.raise_for_status()
+    if not report.ok:
+        # An outage is worth the step's retries (nothing confirmed is resent); bad credentials,
+        # an invalid mapping or a spent allowance are not: they fail at once, with the numbers.
+        raise dg.Failure(description=f"CRM sync {report.status}: {report.message}", metadata=numbers,
+                         allow_retries=report.retryable)
     return dg.MaterializeResult(metadata={"dagster/row_count": report.accounted, **numbers})
 
 

@@ -33,6 +33,11 @@ ONE_RUN_PER_PARTITION = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 # lead is held by one run at a time, `LeadStore.claimed`.)
 CRM_POOL = "crm_sync"
 
+# Every step that calls a vendor: three attempts in all (the brief's retry budget), backing off
+# exponentially with jitter. A re-attempt never pays twice: collection replays what was landed,
+# enrichment reads its ledger, the CRM export sends only what the CRM has not confirmed.
+VENDOR_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
 
 def hour_key_for(moment: datetime) -> str:
     """The sprint hour a moment falls in, clamped to the sprint window."""

@@ -334,6 +334,17 @@ def _buy_and_store(ctx, source: str, ids: list[str], records: list[VendorRecord]
         report.batch.add(outcome)
 
 
+def quarantined_elsewhere(store, source: str, ids: list[str]) -> set[str]:
+    """Ids whose purchase (in any partition) already ended in quarantine: bought once, never again."""
+    if not ids:
+        return set()
+    names = [f"i{n}" for n in range(len(ids))]
+    sql = ("SELECT DISTINCT vendor_person_id FROM quarantine WHERE source = :source AND vendor_person_id IN ("
+           + ", ".join(f":{n}" for n in names) + ")")
+    df = store.read_sql(sql, {"source": source, **dict(zip(names, ids, strict=True))})
+    return set(df["vendor_person_id"].astype(str)) if len(df) else set()
+
+
 def unstored_ids(store, source: str, ids: list[str]) -> list[str]:
     """Ids among `ids` that are neither a `lead_sources` row nor quarantined (any partition)."""
     if not ids:
@@ -364,7 +375,8 @@ def _apollo_record(pid: str, match: Any) -> VendorRecord:
 def _handle_people(ctx, people: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
     handle_page(ctx, SOURCE, people, partition_key=partition_key, report=report, bought=bought,
                 id_of=_apollo_id, no_id_reason="search result without an Apollo id", chunk_size=BULK_MATCH_MAX,
-                buy=lambda chunk: _bulk_match(ctx, chunk, partition_key, report), to_record=_apollo_record)
+                buy=lambda chunk: _bulk_match(ctx, chunk, partition_key, report), to_record=_apollo_record,
+                settled=lambda ids: quarantined_elsewhere(ctx.store, SOURCE, ids))
 
 
 def _bulk_match(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:
@@ -429,10 +441,4 @@ def flush_calls(ctx, partition_key, report: HourReport) -> None:
     report.vendor_calls += len(calls)
     report.vendor_errors += sum(1 for c in calls if c.outcome == "failed")
     if calls:
-        ctx.store.record_vendor_calls([
-            {"vendor": c.vendor, "endpoint": c.endpoint, "partition_key": partition_key, "run_id": ctx.run_id,
-             "status_code": c.status_code, "attempts": c.attempts, "outcome": c.outcome, "error": c.error,
-             "credits": c.credits, "duration_ms": c.duration_ms,
-             "called_at": datetime.fromtimestamp(c.called_at, UTC)}
-            for c in calls
-        ])
+        ctx.store.record_vendor_calls([c.as_row(partition_key, ctx.run_id) for c in calls])

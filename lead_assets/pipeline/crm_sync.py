@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +78,7 @@ class SyncReport:
     run_id: str | None = None
     status: str = "ok"  # ok | disabled | mapping_invalid | stopped
     message: str = ""
+    retryable: bool = False  # stopped by an outage a later attempt may not meet (not credentials, not limits)
     considered: int = 0
     sent: int = 0
     created: int = 0
@@ -244,7 +244,7 @@ def sync_to_crm(
         runner.leave_pending(str(exc))
         log.error("CRM sync stopped: %s", exc)
     except VendorError as exc:
-        report.status, report.message = "stopped", f"{crm} unavailable: {exc}"
+        report.status, report.message, report.retryable = "stopped", f"{crm} unavailable: {exc}", True
         runner.leave_pending(report.message)
         log.error("CRM sync stopped: %s", exc)
     finally:
@@ -578,20 +578,7 @@ class _Run:
         if hasattr(self.client, "limiter"):
             self.report.rate_limit_wait_s = round(getattr(self.client.limiter, "waited", 0.0), 2)
         self.report.token_refreshes = getattr(self.client, "token_refreshes", 0)
-        rows = [
-            {
-                "vendor": c.vendor,
-                "endpoint": c.endpoint,
-                "outcome": c.outcome,
-                "run_id": run_id,
-                "status_code": c.status_code,
-                "attempts": c.attempts,
-                "error": c.error,
-                "duration_ms": c.duration_ms,
-                "called_at": datetime.fromtimestamp(c.called_at, UTC),
-            }
-            for c in calls
-        ]
+        rows = [c.as_row(None, run_id) for c in calls]
         try:
             self.store.record_vendor_calls(rows)
         except Exception:  # the call log must never turn a finished sync into a failed one
@@ -664,7 +651,7 @@ class _HubSpotRun(_Run):
                     ]
                 )
                 if failures >= self.config.max_consecutive_call_failures:
-                    self.report.status = "stopped"
+                    self.report.status, self.report.retryable = "stopped", True
                     self.report.message = (
                         f"HubSpot unavailable ({failures} calls failed in a row): {_short(exc)}"
                     )

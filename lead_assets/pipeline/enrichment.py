@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -317,12 +317,7 @@ class _Run:
 
     def _record(self, client, rows: list[dict], costs: Sequence[dict] = ()) -> None:
         """The ledger rows, their cost rows and the client's call log, in one transaction."""
-        calls = [
-            {"vendor": c.vendor, "endpoint": c.endpoint, "partition_key": self.partition_key, "run_id": self.run_id,
-             "status_code": c.status_code, "attempts": c.attempts, "outcome": c.outcome, "error": c.error,
-             "credits": c.credits, "duration_ms": c.duration_ms, "called_at": datetime.fromtimestamp(c.called_at, UTC)}
-            for c in client.drain_calls()
-        ]
+        calls = [c.as_row(self.partition_key, self.run_id) for c in client.drain_calls()]
         record_lookup(self.store, rows, costs=costs, calls=calls)
 
     def replay(self, lead_id: str, provider: str, field_name: str, source: dict) -> dict:

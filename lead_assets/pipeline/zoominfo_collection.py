@@ -28,6 +28,7 @@ from lead_assets.clients.errors import UnreadablePaidResponse, VendorAuthError, 
 from lead_assets.clients.zoominfo import ENRICH_MAX, MAX_RESULTS, RPP_MAX, enrich_outcomes, person_id_text
 from lead_assets.core.normalise import us_state_code
 from lead_assets.core.sales_navigator_csv import normalise_person_name
+from lead_assets.core.titles import title_words
 from lead_assets.core.zoominfo_records import zoominfo_contact_record
 from lead_assets.pipeline.apollo_collection import (
     UNREADABLE,
@@ -40,6 +41,7 @@ from lead_assets.pipeline.apollo_collection import (
     handle_page,
     land_purchase,
     purchase_key,
+    quarantined_elsewhere,
     search_page,
     slices_for_hour,
 )
@@ -234,19 +236,6 @@ def _landed_enrichments(ctx, partition_key) -> dict[str, Any]:
     return found
 
 
-def _quarantined_elsewhere(ctx, ids: list[str]) -> set[str]:
-    """Ids whose purchase (in any partition) already ended in quarantine: bought once, never again."""
-    if not ids:
-        return set()
-    names = [f"i{n}" for n in range(len(ids))]
-    sql = (
-        "SELECT DISTINCT vendor_person_id FROM quarantine WHERE source = :source AND vendor_person_id IN ("
-        + ", ".join(f":{n}" for n in names) + ")"
-    )
-    df = ctx.store.read_sql(sql, {"source": SOURCE, **dict(zip(names, ids, strict=True))})
-    return set(df["vendor_person_id"].astype(str)) if len(df) else set()
-
-
 def _zoominfo_record(pid: str, outcome: Any) -> VendorRecord:
     if outcome is UNREADABLE:
         return VendorRecord(payload={"id": pid}, fields=None, problem=UNREADABLE_REASON)
@@ -258,9 +247,10 @@ def _zoominfo_record(pid: str, outcome: Any) -> VendorRecord:
     return VendorRecord(payload=outcome, fields=fields, problem=problem)
 
 
-def name_company_key(first: Any, last: Any, company: Any) -> str | None:
-    """casefolded, accent-free 'first last|company' (None when a part is missing)."""
-    parts = [normalise_person_name(f"{first or ''} {last or ''}"), normalise_person_name(company)]
+def name_company_key(first: Any, last: Any, company: Any, title: Any) -> str | None:
+    """casefolded, accent-free 'first last|company|title words' (None when a part is missing)."""
+    parts = [normalise_person_name(f"{first or ''} {last or ''}"), normalise_person_name(company),
+             title_words(title) if isinstance(title, str) else None]
     return "|".join(parts) if all(parts) else None
 
 
@@ -269,7 +259,11 @@ def match_existing_leads(ctx, contacts: list) -> dict[str, str]:
 
     ZoomInfo's search rows carry no email or LinkedIn URL, so without this the only way
     to learn that a contact is a lead we already hold is to buy them. Matching on the
-    exact name and employer before buying saves paying twice for the same person.
+    exact name, employer and title before buying saves paying twice for the same person.
+    The title is part of it because two namesakes at one employer do exist: when only one
+    of them is stored yet (parallel runs), name and employer alone would hand the other's
+    record to them. A title that differs (a promotion, a vendor's spelling) costs a purchase,
+    and the bought record's LinkedIn URL or email then finds the lead.
     """
     wanted: dict[str, str] = {}
     companies: set[str] = set()
@@ -278,7 +272,7 @@ def match_existing_leads(ctx, contacts: list) -> dict[str, str]:
             continue
         pid = person_id_text(c.get("id"))
         company = (c.get("company") or {}).get("name") if isinstance(c.get("company"), dict) else None
-        key = name_company_key(c.get("firstName"), c.get("lastName"), company)
+        key = name_company_key(c.get("firstName"), c.get("lastName"), company, c.get("jobTitle"))
         if pid and key:
             wanted[pid] = key
             companies.add(str(company))
@@ -286,13 +280,13 @@ def match_existing_leads(ctx, contacts: list) -> dict[str, str]:
         return {}
     names = [f"c{n}" for n in range(len(companies))]
     leads = ctx.store.read_sql(
-        "SELECT lead_id, first_name, last_name, company_name FROM leads WHERE company_name IN ("
+        "SELECT lead_id, first_name, last_name, company_name, job_title FROM leads WHERE company_name IN ("
         + ", ".join(f":{n}" for n in names) + ")",
         dict(zip(names, sorted(companies), strict=True)),
     )
     by_key: dict[str, set[str]] = {}
-    for lead_id, first, last, company in leads.itertuples(index=False):
-        key = name_company_key(first, last, company)
+    for lead_id, first, last, company, title in leads.itertuples(index=False):
+        key = name_company_key(first, last, company, title)
         if key:
             by_key.setdefault(key, set()).add(lead_id)
     # Two leads with the same name at one employer: ambiguous, so buy rather than guess.
@@ -321,7 +315,7 @@ def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bou
                 id_of=lambda c: person_id_text(c.get("id")) if isinstance(c, dict) else None,
                 no_id_reason=NO_ID_REASON, chunk_size=ENRICH_MAX,
                 buy=lambda chunk: _enrich(ctx, chunk, partition_key, report), to_record=_zoominfo_record,
-                settled=lambda ids: _quarantined_elsewhere(ctx, ids))
+                settled=lambda ids: quarantined_elsewhere(ctx.store, SOURCE, ids))
 
 
 def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:

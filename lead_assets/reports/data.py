@@ -172,9 +172,9 @@ def by_metro(store: LeadStore, locations: tuple[str, ...]) -> list[dict[str, Any
 
 
 def errors_by_vendor(store: LeadStore) -> list[dict[str, Any]]:
-    """Calls, failures, retries and the most frequent error messages per vendor."""
+    """Calls, failures, retries (polls for a pending answer are none) and the top error messages per vendor."""
     calls = _rows(store, """
-        SELECT vendor, count(*) AS calls, COALESCE(sum(attempts), 0) AS attempts,
+        SELECT vendor, count(*) AS calls, COALESCE(sum(attempts - polls), 0) AS attempts,
                sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS failed,
                sum(CASE WHEN outcome = 'retried_ok' THEN 1 ELSE 0 END) AS retried_ok
         FROM vendor_calls GROUP BY vendor ORDER BY vendor""")

@@ -759,6 +759,7 @@ class LeadStore:
         "run_id": None,
         "status_code": None,
         "attempts": 1,
+        "polls": 0,
         "error": None,
         "credits": 0.0,
         "duration_ms": None,
