@@ -9,8 +9,10 @@ Layout of the URL space (``{url}`` is :attr:`SandboxServer.base_url`):
 * ``{url}/__sandbox/...``: admin endpoints (health, stats, reset, config, ground truth,
   population summary). They bypass auth, rate limits and faults.
 
-Each request to a vendor goes: latency and fault plan -> vendor app (auth, limits, handler) ->
-optional malformed-body fault -> stats. A bug in a handler answers 500 and is logged; it never
+Each request to a vendor goes: fault plan -> vendor app (auth, limits, handler) -> optional
+malformed-body fault -> latency -> stats. The latency is the vendor's time to answer: like a real
+API gateway, the sandbox counts a request against the rate limits when it arrives, not when its
+answer is ready. A bug in a handler answers 500 and is logged; it never
 takes the server thread down.
 
 Vendor apps live in their own modules, each exposing ``create_app(ctx)`` and optionally
@@ -453,9 +455,6 @@ class Router:
         config = self.ctx.config
         endpoint = app.endpoint_of(req.path)
         plan = self.ctx.faults.plan(app.name, req.path, config.get("faults", {}))
-        delay = float(config.get("latency") or 0) + plan.delay_ms
-        if delay > 0:
-            time.sleep(delay / 1000.0)
         if plan.kind in ("500", "502", "503", "429"):
             resp = app.fault_response(plan.kind, req)
         elif plan.kind == "malformed" and not plan.runs_handler:
@@ -478,6 +477,9 @@ class Router:
                 resp = Response(
                     200, truncate_json(resp.body), "application/json; charset=utf-8", resp.headers
                 )
+        delay = float(config.get("latency") or 0) + plan.delay_ms
+        if delay > 0:
+            time.sleep(delay / 1000.0)
         self.stats[app.name].record(endpoint, resp.status)
         return resp
 
