@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg
 import redis
 import requests
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN = os.environ.get("LEADS_BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")
@@ -71,21 +72,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lead_backfill_"))
     home = tmp / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(f"""
-storage:
-  postgres:
-    postgres_url: "{dag_url}"
-concurrency:
-  runs:
-    max_concurrent_runs: 12
-    tag_concurrency_limits:
-      - key: "dagster/partition/source"
-        value: {{applyLimitPerUniqueValue: true}}
-        limit: 4
-  pools: {{default_limit: 1, granularity: op}}
-run_monitoring: {{enabled: true, free_slots_after_run_end_seconds: 30}}
-telemetry: {{enabled: false}}
-""")
+    # The shipped dagster.yaml's concurrency and run monitoring, on this run's own storage.
+    shipped = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    limits = shipped["concurrency"]["runs"]
+    instance = {"storage": {"postgres": {"postgres_url": dag_url}}, "concurrency": shipped["concurrency"],
+                "run_monitoring": {**shipped.get("run_monitoring", {}), "free_slots_after_run_end_seconds": 30},
+                "telemetry": {"enabled": False}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance))
     redis.Redis.from_url("redis://127.0.0.1:6379/12").flushdb()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADS_", "REDIS_URL", "DAGSTER_"))}
     env.update(DAGSTER_HOME=str(home), LEADS_DATABASE_URL=lead_url, REDIS_URL="redis://127.0.0.1:6379/12",
@@ -177,7 +170,8 @@ telemetry: {{enabled: false}}
         if took:
             print(f"run durations        min {took[0]:,.0f} s, median {took[len(took) // 2]:,.0f} s, "
                   f"max {took[-1]:,.0f} s")
-        print(f"peak concurrent runs {peak_runs:.0f} (limit 12; 4 per source)")
+        per_source = next(t["limit"] for t in limits["tag_concurrency_limits"] if t["key"] == "dagster/partition/source")
+        print(f"peak concurrent runs {peak_runs:.0f} (limit {limits['max_concurrent_runs']}; {per_source} per source)")
         print(f"peak memory          {peak_mb:,.0f} MiB (daemon, code server and run processes)")
         print(f"rate-limit refusals  {json.dumps(refused)}")
         print(f"concurrency pools    {json.dumps(held)}")

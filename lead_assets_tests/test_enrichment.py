@@ -264,3 +264,29 @@ def test_runs_enriching_the_same_people_at_once_never_pay_twice(sandbox, store, 
     assert sum(r.leads for r in reports) == len(leads)  # every lead enriched by exactly one run
     assert sum(r.held_elsewhere for r in reports) > 0  # and they did overlap
     assert total_spend(store) == pytest.approx(paid_per_sandbox(sandbox) + spend_by_vendor(store).get("apollo", 0))
+
+
+def test_namesakes_at_one_employer_share_what_was_bought_for_the_first(sandbox, store, leads):
+    """Two people of one name at one employer: the finder answers the name, the verifier the
+    address, so the second lead reads both answers from the ledger (free) instead of buying them."""
+    stored = store.read_leads()
+    needy = stored[stored["email"].isna() & stored["company_website"].notna() & stored["first_name"].notna()]
+    first = needy.iloc[0]
+    enrich_leads(store, [first["lead_id"]], clients(sandbox), CONFIG, run_id="first")
+    paid = store.read_sql("SELECT provider, field, value, cost_usd FROM enrichment_ledger WHERE lead_id = :l",
+                          {"l": first["lead_id"]})
+    assert (paid["cost_usd"] > 0).any()
+    twin = first.copy()
+    twin["lead_id"], twin["linkedin_url"] = "ld_namesake_of_first", "https://www.linkedin.com/in/another-person-0042"
+    store.upsert_leads(twin.to_frame().T.reset_index(drop=True))
+    before = vendors(sandbox)
+    report = enrich_leads(store, [twin["lead_id"]], clients(sandbox), CONFIG, run_id="twin")
+    after = vendors(sandbox)
+    assert all(after[v]["credits_consumed"] == before[v]["credits_consumed"] for v in ("hunter", "neverbounce"))
+    assert all(after[v]["rebought"] == {} for v in VENDORS)
+    copied = store.read_sql("SELECT provider, field, value, cost_usd FROM enrichment_ledger WHERE lead_id = :l",
+                            {"l": twin["lead_id"]})
+    email_rows = copied[copied["field"].isin(["email", "email_verification"])]
+    assert len(email_rows) >= 1 and (email_rows["cost_usd"] == 0).all()
+    assert report.replayed >= len(email_rows)
+    assert set(email_rows["value"].dropna()) <= set(paid["value"].dropna())

@@ -75,6 +75,7 @@ from lead_assets.store.enrichment_ledger import (
     read_ledger,
     record_lookup,
     shared_answers,
+    shared_finder_answer,
     total_spend,
     upsert_provenance,
 )
@@ -223,7 +224,7 @@ class _Run:
         self.log: logging.Logger = log
         self._now = now
         self.ledger: dict[tuple[str, str, str], dict] = {}
-        self.shared: dict[tuple[str, str], dict] = {}  # (provider, domain) -> answered row
+        self.shared: dict[tuple[str, str], dict] = {}  # (provider, domain or email) -> answered row
         self.stopped: set[str] = {p for p in config.providers if p not in clients}
         self.failures: Counter = Counter()
         self.verdicts: dict[tuple[str, str], tuple[str, str | None] | None] = {}  # (lead, email) -> this run's
@@ -341,6 +342,23 @@ class _Run:
             return verifier, own["verification_status"]  # the finder checked the address itself
         return None
 
+    def _shared_find(self, provider: str, lead: Mapping[str, Any], domain: str | None) -> dict | None:
+        """What `provider` answered for a namesake of `lead` at `domain` (any lead, live), or None."""
+        if not domain:
+            return None
+        found = _records(shared_finder_answer(self.store, provider, EMAIL, lead["first_name"], lead["last_name"],
+                                              domain, now=self.now()))
+        return found[0] if found else None
+
+    def _shared_verdict(self, verifier: str, email: str) -> dict | None:
+        """A live verdict of `verifier` on `email` that any lead's lookup recorded, or None."""
+        if (verifier, email) not in self.shared:
+            found = _records(shared_answers(self.store, verifier, VERIFICATION, [email], now=self.now()))
+            if not found:
+                return None
+            self.shared[(verifier, email)] = found[0]
+        return self.shared[(verifier, email)]
+
     def _verdict(self, lead_id: str, email: str, finder: str) -> tuple[str, str | None] | None:
         """The verdict that counts as known now, without a call: (verifier, verdict), or None."""
         if (lead_id, email) in self.verdicts:
@@ -379,10 +397,18 @@ class _Run:
                 return known
             if verifier in self.stopped:
                 continue
-            row = self.paid_call(
-                verifier, VERIFY_ENDPOINTS[verifier], VERIFICATION, lead_id,
-                lambda v=verifier: VERIFIERS[v](self.clients[v], email), email,
-            )
+            # A verdict is about the address, not the person: one another lead paid for is reused
+            # (two namesakes at one employer get the same guessed address).
+            shared = self._shared_verdict(verifier, email)
+            if shared is not None:
+                row = self.replay(lead_id, verifier, VERIFICATION, shared)
+            else:
+                row = self.paid_call(
+                    verifier, VERIFY_ENDPOINTS[verifier], VERIFICATION, lead_id,
+                    lambda v=verifier: VERIFIERS[v](self.clients[v], email), email,
+                )
+                if row is not None and row["outcome"] == FOUND:
+                    self.shared[(verifier, email)] = row
             if row is not None and row["outcome"] in (FOUND, UNVERIFIABLE):
                 return verifier, row["verification_status"] if row["outcome"] == FOUND else None
             if self.guard.stopped_reason:
@@ -411,10 +437,14 @@ class _Run:
                     continue  # no longer accepted: the next finder may do better, else it is kept below
                 self._set_email(lead, row, verdict, status)
                 return
-            row = self.paid_call(
-                provider, LOOKUP_ENDPOINTS[(provider, EMAIL)], EMAIL, lead_id,
-                lambda p=provider: FINDERS[p](self.clients[p], lead, domain), domain,
-            )
+            shared = self._shared_find(provider, lead, domain)
+            if shared is not None:
+                row = self.replay(lead_id, provider, EMAIL, shared)
+            else:
+                row = self.paid_call(
+                    provider, LOOKUP_ENDPOINTS[(provider, EMAIL)], EMAIL, lead_id,
+                    lambda p=provider: FINDERS[p](self.clients[p], lead, domain), domain,
+                )
             if row is None or row["outcome"] == FAILED:
                 skip.add(provider)
             elif row["outcome"] == FOUND and self._confident(row):

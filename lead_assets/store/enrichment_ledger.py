@@ -150,6 +150,29 @@ def shared_answers(
     return df.drop_duplicates("lookup_key").drop(columns="_paid").reset_index(drop=True)
 
 
+def shared_finder_answer(
+    store: LeadStore, provider: str, field: str, first_name: str, last_name: str, domain: str,
+    *, now: datetime | None = None,
+) -> pd.DataFrame:
+    """The latest live answer `provider` gave any lead named `first_name last_name` at `domain`.
+
+    An email finder answers a name at a domain, not a person: two namesakes at one employer
+    get the same answer, so the second is read here rather than bought again. At most one row.
+    """
+    sql = text(
+        f"SELECT {', '.join('e.' + c for c in LEDGER_COLUMNS)} FROM enrichment_ledger e "
+        "JOIN leads l ON l.lead_id = e.lead_id WHERE e.provider = :provider AND e.field = :field "
+        "AND e.outcome IN ('found', 'not_found') AND e.expires_at > :now AND e.lookup_key = :domain "
+        "AND lower(l.first_name) = :first AND lower(l.last_name) = :last "
+        "ORDER BY e.cost_usd DESC, e.looked_up_at DESC LIMIT 1"
+    )
+    params = {"provider": provider, "field": field, "now": ts_param(now or utc_now(), store.dialect),
+              "domain": domain.lower(), "first": first_name.lower(), "last": last_name.lower()}
+    with store._read() as conn:
+        rows = [dict(r) for r in conn.execute(sql, params).mappings()]
+    return _frame(rows, LEDGER_COLUMNS)
+
+
 # -- provenance ---------------------------------------------------------------------------
 
 
