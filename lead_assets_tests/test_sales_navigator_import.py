@@ -122,3 +122,27 @@ def test_landing_keeps_any_bytes_verbatim(store, tmp_path):
 
     assert base64.b64decode(landing["payload"]) == weird
     assert pd.Series(store.read_leads()["full_name"]).tolist() == ["José Núñez"]
+
+
+def test_a_row_no_lead_matched_yet_is_matched_by_a_later_hour(store, tmp_path):
+    """Collection runs in parallel with imports: a lead stored after the import still gets its row."""
+    index = DedupIndex(store, None)
+    (tmp_path / "leads.csv").write_bytes(CSV)
+    first = import_hour(store, index, MATCHER, tmp_path, HOUR)
+    assert first.rematched == 0
+    unmatched = store.read_sql("SELECT reason FROM quarantine WHERE reason LIKE :r", {"r": f"%{NO_MATCH_REASON}"})
+    assert len(unmatched) == 2  # Jane and Nobody: no email, nothing collected yet (Sam has an email)
+    seed_apollo(store, index)  # Jane is collected after the import
+    later = import_hour(store, index, MATCHER, tmp_path, "2026-11-27-04:00")
+    assert later.files == 0 and later.rematched == 1
+    sources = store.read_sql("SELECT vendor_person_id, lead_id, partition_key, match_method FROM lead_sources "
+                             "WHERE source = 'sales_navigator' AND vendor_person_id = 'ACwAAA1'")
+    assert sources["match_method"].tolist() == ["name_domain"]
+    assert set(sources["partition_key"]) == {f"{HOUR}|sales_navigator"}  # under the hour that imported them
+    jane = store.read_leads("full_name = 'Jane Doe'")
+    assert len(jane) == 1 and set(sources["lead_id"]) <= set(store.read_leads()["lead_id"])
+    keys = store.read_sql("SELECT key FROM dedup_keys WHERE lead_id = :l", {"l": jane["lead_id"].iloc[0]})["key"]
+    assert any(k.startswith("sn:") for k in keys)  # the Sales Navigator URL is a key of the lead now
+    still = store.read_sql("SELECT reason FROM quarantine WHERE reason LIKE :r", {"r": f"%{NO_MATCH_REASON}"})
+    assert len(still) == 1 and "line 4" in still["reason"].iloc[0]  # Nobody Known: still nobody
+    assert import_hour(store, index, MATCHER, tmp_path, "2026-11-27-05:00").rematched == 0

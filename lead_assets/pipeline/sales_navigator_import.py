@@ -5,13 +5,17 @@ source imports the files that arrived and no earlier hour landed; each file is l
 verbatim (`raw_landings`, kind `import`, keyed by name and content hash) before it is
 parsed, so re-running the hour replays exactly its files. A row that carries only a Sales
 Navigator URL keeps it as an alternate key and is matched to an existing lead by email,
-or by normalised name plus company domain; `lead_sources.match_method` says which.
+or by normalised name plus company domain; `lead_sources.match_method` says which. A row
+that matched nobody yet is quarantined with its fields; every later hour looks for its lead
+again (parallel collection may store it a minute after the import), and a row that now
+matches leaves the quarantine for `lead_sources`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +25,7 @@ import pandas as pd
 
 from lead_assets.core.normalise import website_domain
 from lead_assets.core.sales_navigator_csv import match_key_name_domain, parse_export
+from lead_assets.core.vendor_records import MAPPED_FIELDS
 from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
 
 SOURCE = "sales_navigator"
@@ -41,6 +46,7 @@ class ImportReport:
     rows: int = 0
     rows_rejected: int = 0
     matched_by_name_domain: int = 0
+    rematched: int = 0  # rows of earlier imports that matched no lead then and do now
     errors: list[str] = field(default_factory=list)
     batch: BatchOutcome = field(default_factory=BatchOutcome)
 
@@ -48,7 +54,8 @@ class ImportReport:
         return {
             "files": self.files, "files_rejected": self.files_rejected, "files_replayed": self.files_replayed,
             "rows": self.rows, "rows_rejected": self.rows_rejected,
-            "matched_by_name_domain": self.matched_by_name_domain, "records": self.batch.records,
+            "matched_by_name_domain": self.matched_by_name_domain, "rematched": self.rematched,
+            "records": self.batch.records,
             "new_leads": self.batch.new_leads, "merged": self.batch.merged,
             "quarantined": self.batch.quarantined, "errors": len(self.errors),
         }
@@ -78,7 +85,42 @@ def import_hour(store, index, matcher, import_dir: Path, hour_key: str, *, run_i
         name = landing["request_key"].split("|", 1)[0]
         report.files += 1
         _import_file(store, index, matcher, name, base64.b64decode(landing["payload"]), partition_key, report, log)
+    if not replay_only:
+        rematch_unmatched(store, index, matcher, report, log)
     return report
+
+
+def rematch_unmatched(store, index, matcher, report: ImportReport, log: logging.Logger) -> None:
+    """Match again the rows no lead matched when they were imported; store those that match now.
+
+    Each keeps the partition it was imported under; its quarantine row is removed once its
+    source row is stored (it is no longer unaccounted for). Free: nothing is bought.
+    """
+    waiting = store.read_sql(
+        "SELECT quarantine_id, partition_key, payload FROM quarantine WHERE source = :s AND reason LIKE :r",
+        {"s": SOURCE, "r": f"%{NO_MATCH_REASON}"})
+    if waiting.empty:
+        return
+    rows = [json.loads(p) for p in waiting["payload"]]
+    by_name_domain = _leads_by_name_domain(store, rows)
+    matched: dict[str, list[tuple[int, VendorRecord]]] = {}
+    for qid, partition_key, row in zip(waiting["quarantine_id"], waiting["partition_key"], rows, strict=True):
+        nd = match_key_name_domain(row.get("full_name"), row.get("company_website"))
+        lead = by_name_domain.get(nd) if nd else None
+        if lead is None:
+            continue
+        fields = {k: row.get(k) for k in MAPPED_FIELDS}
+        url = row.get("sales_navigator_url")
+        matched.setdefault(partition_key, []).append((int(qid), VendorRecord(
+            payload=row, fields={**fields, "linkedin_url": lead}, match_method="name_domain",
+            extra_keys=(f"sn:{url}",) if url else ())))
+    for partition_key, items in matched.items():
+        store_batch([r for _, r in items], source=SOURCE, partition_key=partition_key, store=store, index=index,
+                    matcher=matcher, now=datetime.now(UTC))
+        store.delete_quarantine([qid for qid, _ in items])
+        report.rematched += len(items)
+    if report.rematched:
+        log.info("sales navigator: %d rows of earlier imports matched a lead collected since", report.rematched)
 
 
 def _import_file(store, index, matcher, name: str, data: bytes, partition_key: str, report: ImportReport, log):
@@ -115,7 +157,9 @@ def _import_file(store, index, matcher, name: str, data: bytes, partition_key: s
         elif fields.get("email"):
             records.append(VendorRecord(payload=payload, fields=fields, extra_keys=extra))
         else:
-            records.append(VendorRecord(payload=payload, fields=None, problem=f"{name} line {line}: {NO_MATCH_REASON}"))
+            # kept whole (the Sales Navigator URL too) so a later hour can match it again
+            records.append(VendorRecord(payload={**payload, "sales_navigator_url": alt}, fields=None,
+                                        problem=f"{name} line {line}: {NO_MATCH_REASON}"))
     report.rows += len(result.records) + len(result.rejected_rows)
     if records:
         outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=store, index=index,

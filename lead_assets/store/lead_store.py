@@ -678,6 +678,14 @@ class LeadStore:
         with self._write(conn) as c:
             return self._insert_new(c, "quarantine", columns, rows, "source, partition_key, record_hash")
 
+    @_reconnecting
+    def delete_quarantine(self, quarantine_ids: Sequence[int]) -> int:
+        """Remove quarantine rows that are accounted for now (a later match stored them)."""
+        stmt = text("DELETE FROM quarantine WHERE quarantine_id IN :ids").bindparams(bindparam("ids", expanding=True))
+        ids = [int(i) for i in dict.fromkeys(quarantine_ids)]
+        with self.engine.begin() as conn:
+            return sum(conn.execute(stmt, {"ids": list(chunk)}).rowcount for chunk in _chunks(ids, 500))
+
     # -- search slices --
 
     _SLICE_COLUMNS = (
