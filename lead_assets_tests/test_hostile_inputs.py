@@ -149,7 +149,8 @@ def test_hostile_strings_through_the_whole_pipeline(store, tmp_path):
     counts = store.read_sql("SELECT (SELECT COUNT(*) FROM leads) AS leads, "
                             "(SELECT COUNT(*) FROM lead_sources) AS sources, "
                             "(SELECT COUNT(*) FROM dedup_keys) AS keys")
-    assert counts.iloc[0].tolist() == [len(HOSTILE), len(HOSTILE), 3 * len(HOSTILE)]
+    # keys per person: vendor id, LinkedIn URL, email, and the weak name-at-domain and name-at-company
+    assert counts.iloc[0].tolist() == [len(HOSTILE), len(HOSTILE), 5 * len(HOSTILE)]
     print(f"\nhostile: {len(HOSTILE)} leads stored verbatim, {len(inputs)} HubSpot inputs, "
           f"{len(parsed) - 1} CSV rows, html {len(html)} chars, md {len(md)} chars, "
           f"hourly slack {len(hourly.text)} chars, 0 raw control sequences")
