@@ -723,3 +723,11 @@ def test_normalise_leads_never_raises(rows):
     for text_col in ("full_name", "job_title", "company_name", "location_city"):
         for v in out[text_col]:
             assert v is None or (v == v.strip() and "\x00" not in v and "  " not in v)
+
+
+def test_map_distinct_keeps_strings_that_differ_after_a_nul():
+    # pandas.factorize stops hashing a string at NUL: "a" and "a\0b" would share one answer
+    from lead_assets.core.normalise import map_distinct
+
+    out = map_distinct(pd.Series(["", "\x00", "a", "a\x00b", None, "a"], dtype=object), lambda v: f"<{v}>")
+    assert out.tolist() == ["<>", "<\x00>", "<a>", "<a\x00b>", None, "<a>"]

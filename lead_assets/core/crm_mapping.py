@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lead_assets.core.crm_config import FieldRule
+from lead_assets.core.normalise import map_distinct
 
 # Cells a spreadsheet would evaluate: =, +, -, @ (and tab / CR, which some apps strip first).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -80,15 +81,6 @@ def _as_text(s: pd.Series, kind: str) -> pd.Series:
     return s  # text columns: `clean_values` turns each distinct value into text once
 
 
-def _map_unique(s: pd.Series, func) -> pd.Series:
-    """`func` applied once per distinct present value (lead columns repeat a lot); missing -> None."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    mapped = np.empty(len(uniques) + 1, dtype=object)
-    mapped[: len(uniques)] = [func(u) for u in uniques]
-    mapped[-1] = None  # code -1: missing
-    return pd.Series(mapped[codes], index=s.index, dtype=object)
-
-
 def _clean_one(value: object) -> str | None:
     text = str(value).translate(_CONTROL_TABLE).strip()
     return text or None
@@ -102,7 +94,7 @@ def _neutralise_one(text: str) -> str:
 
 def clean_values(s: pd.Series) -> pd.Series:
     """Control characters removed, whitespace trimmed, empty -> None."""
-    return _map_unique(s, _clean_one)
+    return map_distinct(s, _clean_one)
 
 
 def neutralise_formulas(s: pd.Series) -> pd.Series:
@@ -111,7 +103,7 @@ def neutralise_formulas(s: pd.Series) -> pd.Series:
     Plain numbers such as ``-5`` or ``+15125550100`` are left alone: they evaluate to themselves.
     A literal ``#N/A`` is quoted too, since Salesforce's Bulk API would read it as "clear this field".
     """
-    return _map_unique(s, lambda v: _neutralise_one(str(v)))
+    return map_distinct(s, lambda v: _neutralise_one(str(v)))
 
 
 def neutralise_value(value: str | None) -> str | None:

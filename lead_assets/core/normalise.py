@@ -114,13 +114,20 @@ def clean_text(s: pd.Series, max_len: int | None = None) -> pd.Series:
     return pd.Series([clean_str(v, max_len) for v in values], index=s.index, dtype=object)
 
 
-def _map_unique(s: pd.Series, func: Callable[[Hashable], object]) -> pd.Series:
-    """Apply `func` once per distinct non-missing value of `s`; missing values map to None."""
+def map_distinct(s: pd.Series, func: Callable[[Hashable], object]) -> pd.Series:
+    """Apply `func` once per distinct non-missing value of `s` (columns repeat a lot); missing -> None."""
     values = s.to_numpy(dtype=object)
     try:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     except TypeError:  # unhashable values (lists from a sloppy vendor): no caching
         return pd.Series([None if _is_missing(v) else func(v) for v in values], index=s.index, dtype=object)
+    uniques = np.asarray(uniques, dtype=object)
+    present = codes >= 0
+    if not (uniques[codes[present]] == values[present]).all():
+        # pandas' string hash table stops at a NUL: "a" and "a\0b" come back as one value.
+        cache: dict = {}
+        return pd.Series([None if _is_missing(v) else cache[v] if v in cache else cache.setdefault(v, func(v))
+                          for v in values], index=s.index, dtype=object)
     mapped = np.empty(len(uniques) + 1, dtype=object)
     mapped[: len(uniques)] = [func(u) for u in uniques]
     mapped[-1] = None  # code -1 is the NA sentinel
@@ -208,7 +215,7 @@ def canonical_linkedin_url(value: object) -> str | None:
 
 def canonical_linkedin_urls(s: pd.Series) -> pd.Series:
     """`canonical_linkedin_url` over a Series (object dtype, None when not a profile)."""
-    return _map_unique(s, canonical_linkedin_url)
+    return map_distinct(s, canonical_linkedin_url)
 
 
 # --------------------------------------------------------------------------- email
@@ -270,7 +277,7 @@ def normalise_emails(emails: pd.Series, vendor_status: pd.Series | None = None) 
     vendor status leaves it ``unverified``. `vendor_status` aligns by position. Each
     distinct email is validated once.
     """
-    pairs = _map_unique(emails, normalise_email).to_numpy(dtype=object)
+    pairs = map_distinct(emails, normalise_email).to_numpy(dtype=object)
     email = np.array([p[0] if p is not None else None for p in pairs], dtype=object)
     status = np.array([p[1] if p is not None else "missing" for p in pairs], dtype=object)
     if vendor_status is not None:
@@ -402,7 +409,7 @@ def us_state_code(value: object) -> str | None:
 
 def us_state_codes(s: pd.Series) -> pd.Series:
     """`us_state_code` over a Series."""
-    return _map_unique(s, us_state_code)
+    return map_distinct(s, us_state_code)
 
 
 _US_COUNTRY_KEYS = frozenset(
@@ -421,7 +428,7 @@ def normalise_country(value: object) -> str | None:
 
 def normalise_countries(s: pd.Series) -> pd.Series:
     """`normalise_country` over a Series."""
-    return _map_unique(s, normalise_country)
+    return map_distinct(s, normalise_country)
 
 
 # --------------------------------------------------------------------------- phone
@@ -462,7 +469,7 @@ def normalise_phone(value: object, region: str = "US") -> str | None:
 
 def normalise_phones(s: pd.Series, region: str = "US") -> pd.Series:
     """`normalise_phone` over a Series."""
-    return _map_unique(s, lambda v: normalise_phone(v, region))
+    return map_distinct(s, lambda v: normalise_phone(v, region))
 
 
 # --------------------------------------------------------------------------- company
@@ -497,7 +504,7 @@ def website_domain(value: object) -> str | None:
 
 def website_domains(s: pd.Series) -> pd.Series:
     """`website_domain` over a Series."""
-    return _map_unique(s, website_domain)
+    return map_distinct(s, website_domain)
 
 
 _SIZE_RE = re.compile(
@@ -538,7 +545,7 @@ def normalise_company_size(value: object) -> int | None:
 
 def company_sizes(s: pd.Series) -> pd.Series:
     """`normalise_company_size` over a Series, as nullable Int64."""
-    return _map_unique(s, normalise_company_size).astype("Int64")
+    return map_distinct(s, normalise_company_size).astype("Int64")
 
 
 def _http_url(value: object) -> str | None:
@@ -710,7 +717,7 @@ def normalise_leads(df: pd.DataFrame, matcher: TitleMatcher) -> pd.DataFrame:
             "company_website": website_domains(col["company_website"]).to_numpy(),
             "company_industry": clean_text(col["company_industry"], max_len=MAX_FIELD_LENGTH).to_numpy(),
             "company_size": company_sizes(col["company_size"]).array,
-            "profile_picture_url": _map_unique(col["profile_picture_url"], _http_url).to_numpy(),
+            "profile_picture_url": map_distinct(col["profile_picture_url"], _http_url).to_numpy(),
             "target_role": matcher.match_series(job_title).to_numpy(dtype=object),
         },
         index=df.index,

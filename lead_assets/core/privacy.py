@@ -17,11 +17,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lead_assets.core.dedup_keys import vendor_key
-from lead_assets.core.normalise import canonical_linkedin_url, website_domain
+from lead_assets.core.normalise import canonical_linkedin_url, map_distinct, website_domain
 
 EMAIL = "email_sha256"
 LINKEDIN = "linkedin_sha256"
@@ -142,16 +141,6 @@ def suppression_entries(
     return sorted(out)
 
 
-def _hash_series(s: pd.Series, func) -> pd.Series:
-    """`func` applied once per distinct value (None for missing), index kept."""
-    values = s.to_numpy(dtype=object)
-    if not len(values):
-        return pd.Series([], index=s.index, dtype=object)
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
-    return pd.Series(mapped[codes], index=s.index, dtype=object)  # code -1 (NA) -> the trailing None
-
-
 def lead_hashes(df: pd.DataFrame) -> pd.DataFrame:
     """Per lead: `email_sha256`, `linkedin_sha256`, `email_domain`, `website_domain` (None when absent)."""
     def column(name: str) -> pd.Series:
@@ -159,10 +148,10 @@ def lead_hashes(df: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame(
         {
-            "email_sha256": _hash_series(column("email"), email_hash),
-            "linkedin_sha256": _hash_series(column("linkedin_url"), linkedin_hash),
-            "email_domain": _hash_series(column("email"), normalise_domain),
-            "website_domain": _hash_series(column("company_website"), normalise_domain),
+            "email_sha256": map_distinct(column("email"), email_hash),
+            "linkedin_sha256": map_distinct(column("linkedin_url"), linkedin_hash),
+            "email_domain": map_distinct(column("email"), normalise_domain),
+            "website_domain": map_distinct(column("company_website"), normalise_domain),
         },
         index=df.index,
     )

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from lead_assets.config.settings import SprintConfig, TargetRole, sprint_config
+from lead_assets.core.normalise import map_distinct
 
 # Anything that is not a letter or digit separates words: "pay-per-click" == "pay per click".
 _SEPARATORS = re.compile(r"[\W_]+")
@@ -70,12 +70,4 @@ class TitleMatcher:
 
     def match_series(self, s: pd.Series) -> pd.Series:
         """`match` over a Series (object dtype, None when no role); each distinct title once."""
-        values = s.to_numpy(dtype=object)
-        try:
-            codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        except TypeError:  # unhashable junk: match row by row
-            return pd.Series([self.match(v) for v in values], index=s.index, dtype=object)
-        mapped = np.empty(len(uniques) + 1, dtype=object)
-        mapped[: len(uniques)] = [self.match(u) for u in uniques]
-        mapped[-1] = None
-        return pd.Series(mapped[codes], index=s.index, dtype=object)
+        return map_distinct(s, self.match)
