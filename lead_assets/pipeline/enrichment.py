@@ -344,7 +344,7 @@ class _Run:
 
     def _shared_find(self, provider: str, lead: Mapping[str, Any], domain: str | None) -> dict | None:
         """What `provider` answered for a namesake of `lead` at `domain` (any lead, live), or None."""
-        if not domain:
+        if not (domain and lead.get("first_name") and lead.get("last_name")):
             return None
         found = _records(shared_finder_answer(self.store, provider, EMAIL, lead["first_name"], lead["last_name"],
                                               domain, now=self.now()))
