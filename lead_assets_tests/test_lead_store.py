@@ -631,3 +631,28 @@ def test_a_lead_is_held_by_one_process_at_a_time_and_released_at_the_end(store):
             assert theirs == ["z"]  # released when the block failed, too
     finally:
         other.dispose()
+
+
+def test_only_errors_a_second_attempt_can_cure_are_retried(store):
+    import sqlite3
+    import time
+
+    import psycopg
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from lead_assets.store.database import is_transient
+
+    def wrapped(orig):
+        return OperationalError("SELECT 1", {}, orig)
+
+    assert is_transient(wrapped(sqlite3.OperationalError("database is locked")))
+    assert not is_transient(wrapped(sqlite3.OperationalError("no such column: nope")))
+    assert is_transient(wrapped(psycopg.errors.AdminShutdown()))  # the server is restarting
+    assert is_transient(wrapped(psycopg.errors.DeadlockDetected()))
+    assert is_transient(wrapped(psycopg.OperationalError("connection refused")))  # no SQLSTATE: unreachable
+    assert not is_transient(wrapped(psycopg.errors.QueryCanceled()))  # a statement timeout stays a failure
+    assert not is_transient(wrapped(psycopg.errors.DiskFull()))
+    started = time.monotonic()
+    with pytest.raises(DBAPIError):
+        store.read_sql("SELECT nope FROM leads")  # a mistake fails at once, on both dialects
+    assert time.monotonic() - started < 2

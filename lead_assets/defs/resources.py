@@ -173,7 +173,10 @@ class CrmResource(_SettingsResource):
     def client(self, config, logger: logging.Logger | None = None):
         from lead_assets.pipeline.crm_sync import build_crm_client
 
-        return build_crm_client(config, logger=logger)
+        try:
+            return build_crm_client(config, logger=logger)
+        except (ValueError, OSError) as exc:  # a missing token or key file: a retry would not help
+            raise dg.Failure(description=f"CRM client not configured: {exc}", allow_retries=False) from exc
 
 
 def _env(name: str) -> str | dg.EnvVar:

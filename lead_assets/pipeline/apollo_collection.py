@@ -23,6 +23,7 @@ from lead_assets.core.vendor_records import apollo_person_record
 from lead_assets.core.waterfall import can_spend
 from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
 from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
+from lead_assets.store.database import retry_transient
 from lead_assets.store.enrichment_ledger import insert_costs, total_spend
 from lead_assets.store.suppression import drop_suppressed_people
 
@@ -428,9 +429,13 @@ def land_purchase(ctx, source: str, endpoint: str, units: float, partition_key: 
                   body: str, status: int | None) -> None:
     """Land a paid answer and book its cost in one transaction: a process killed between the two
     would otherwise leave a landed answer (never re-bought) whose cost nobody booked."""
-    with ctx.store.transaction() as conn:
-        ctx.store.land_raw(source, partition_key, "enrichment", request_key, body, status, ctx.run_id, conn=conn)
-        record_purchase(ctx, source, endpoint, units, partition_key, conn=conn)
+    def land() -> None:
+        with ctx.store.transaction() as conn:
+            ctx.store.land_raw(source, partition_key, "enrichment", request_key, body, status, ctx.run_id, conn=conn)
+            record_purchase(ctx, source, endpoint, units, partition_key, conn=conn)
+
+    # Paid for already: a dropped connection must not lose the answer (a re-run would buy it again).
+    retry_transient(land, what=f"{source} purchase {partition_key}")
 
 
 def flush_calls(ctx, partition_key, report: HourReport) -> None:

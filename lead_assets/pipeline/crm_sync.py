@@ -243,6 +243,10 @@ def sync_to_crm(
         report.status, report.message = "stopped", str(exc)
         runner.leave_pending(str(exc))
         log.error("CRM sync stopped: %s", exc)
+    except VendorRequestError as exc:  # the CRM refused the request itself (wrong URL, bad field): not an outage
+        report.status, report.message = "stopped", f"{crm} refused a request: {exc}"
+        runner.leave_pending(report.message)
+        log.error("CRM sync stopped: %s", exc)
     except VendorError as exc:
         report.status, report.message, report.retryable = "stopped", f"{crm} unavailable: {exc}", True
         runner.leave_pending(report.message)

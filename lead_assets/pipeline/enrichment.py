@@ -439,12 +439,12 @@ class _Run:
                 return
             shared = self._shared_find(provider, lead, domain)
             if shared is not None:
-                row = self.replay(lead_id, provider, EMAIL, shared)
-            else:
-                row = self.paid_call(
-                    provider, LOOKUP_ENDPOINTS[(provider, EMAIL)], EMAIL, lead_id,
-                    lambda p=provider: FINDERS[p](self.clients[p], lead, domain), domain,
-                )
+                self.replay(lead_id, provider, EMAIL, shared)
+                continue  # free: not a hit bought
+            row = self.paid_call(
+                provider, LOOKUP_ENDPOINTS[(provider, EMAIL)], EMAIL, lead_id,
+                lambda p=provider: FINDERS[p](self.clients[p], lead, domain), domain,
+            )
             if row is None or row["outcome"] == FAILED:
                 skip.add(provider)
             elif row["outcome"] == FOUND and self._confident(row):

@@ -13,6 +13,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -54,11 +55,30 @@ T = TypeVar("T")
 RECONNECT_DELAYS: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
+# SQLSTATEs a second attempt can cure: a connection exception (class 08), a serialization
+# failure or deadlock (the transaction was rolled back), the server shutting down or starting.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03"}
+# Set while a retry loop runs: an inner store call then fails at once and the outer loop
+# repeats the whole transaction (nested loops would wait minutes for a database gone for good).
+_retrying: ContextVar[bool] = ContextVar("lead_store_retrying", default=False)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """True for errors a second attempt can cure: a lost or refused connection, a deadlock, a busy file."""
-    return isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
-    )
+    """True for errors a second attempt can cure: a lost or refused connection, a deadlock, a busy file.
+
+    Not a syntax error, a missing table, a timeout or a full disk: those fail at once.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        return any(word in str(exc.orig).lower() for word in ("locked", "busy"))
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    # No SQLSTATE: the client could not reach the server (refused, reset) or lost it mid-call.
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _TRANSIENT_SQLSTATES
 
 
 def retry_transient(fn: Callable[[], T], *, what: str, delays: Sequence[float] | None = None) -> T:
@@ -67,19 +87,25 @@ def retry_transient(fn: Callable[[], T], *, what: str, delays: Sequence[float] |
     `fn` must be one whole transaction (it rolled back when the error came, so a new attempt
     starts clean). The engine's pre-ping replaces dead pooled connections on the next attempt.
     """
+    if _retrying.get():
+        return fn()
     delays = RECONNECT_DELAYS if delays is None else delays
-    for attempt in range(len(delays) + 1):
-        try:
-            return fn()
-        except DBAPIError as exc:
-            if attempt == len(delays) or not is_transient(exc):
-                raise
-            message = str(exc.orig or exc).strip()
-            reason = message.splitlines()[0] if message else type(exc).__name__
-            log.warning("%s: database error (%s); attempt %d of %d in %.1f s", what, reason, attempt + 2,
-                        len(delays) + 1, delays[attempt])
-            time.sleep(delays[attempt])
-    raise AssertionError("unreachable")
+    token = _retrying.set(True)
+    try:
+        for attempt in range(len(delays) + 1):
+            try:
+                return fn()
+            except DBAPIError as exc:
+                if attempt == len(delays) or not is_transient(exc):
+                    raise
+                message = str(exc.orig or exc).strip()
+                reason = message.splitlines()[0] if message else type(exc).__name__
+                log.warning("%s: database error (%s); attempt %d of %d in %.1f s", what, reason, attempt + 2,
+                            len(delays) + 1, delays[attempt])
+                time.sleep(delays[attempt])
+        raise AssertionError("unreachable")
+    finally:
+        _retrying.reset(token)
 
 
 def normalize_url(url: str) -> str:

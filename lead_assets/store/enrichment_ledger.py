@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from lead_assets.store.database import retry_transient
 from lead_assets.store.lead_store import LeadStore, clean_text, ts_param, utc_now
 
 LEDGER_COLUMNS: tuple[str, ...] = (
@@ -248,9 +249,16 @@ def record_lookup(
     costs: Sequence[Mapping[str, Any]] = (),
     calls: Sequence[Mapping[str, Any]] = (),
 ) -> None:
-    """Ledger rows, cost rows and vendor-call records of one lookup, in one transaction."""
-    with store.transaction() as conn:
-        upsert_ledger(store, ledger_rows, conn=conn)
-        insert_costs(store, costs, conn=conn)
-        if calls:
-            store.record_vendor_calls(list(calls), conn=conn)
+    """Ledger rows, cost rows and vendor-call records of one lookup, in one transaction.
+
+    Retried whole on a dropped connection: the lookup is paid for, and a lost answer would be
+    bought again by the next run.
+    """
+    def write() -> None:
+        with store.transaction() as conn:
+            upsert_ledger(store, ledger_rows, conn=conn)
+            insert_costs(store, costs, conn=conn)
+            if calls:
+                store.record_vendor_calls(list(calls), conn=conn)
+
+    retry_transient(write, what="enrichment lookup")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -27,6 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from lead_assets.config.settings import default_database_url
 from lead_assets.core.lead_schema import LEAD_COLUMNS
 from lead_assets.store.database import apply_migrations, create_store_engine, retry_transient
+
+log = logging.getLogger(__name__)
 
 # --- column typing ---------------------------------------------------------------------
 
@@ -316,6 +319,8 @@ class LeadStore:
                     conn.commit()
                 except DBAPIError:  # the session is gone (a restart), and its locks with it
                     conn.invalidate()
+                    log.warning("the database session holding %d ids for %r ended during the hold (a restart?): "
+                                "another run may have done some of the same work meanwhile", len(ids), purpose)
 
     @contextmanager
     def _write(self, conn: Connection | None) -> Iterator[Connection]:
