@@ -335,27 +335,23 @@ def _buy_and_store(ctx, source: str, ids: list[str], records: list[VendorRecord]
         report.batch.add(outcome)
 
 
-def quarantined_elsewhere(store, source: str, ids: list[str]) -> set[str]:
-    """Ids whose purchase (in any partition) already ended in quarantine: bought once, never again."""
+def _ids_in(store, table: str, source: str, ids: list[str]) -> set[str]:
+    """The vendor ids among `ids` that have a row of `source` in `table` (any partition)."""
     if not ids:
         return set()
-    names = [f"i{n}" for n in range(len(ids))]
-    sql = ("SELECT DISTINCT vendor_person_id FROM quarantine WHERE source = :source AND vendor_person_id IN ("
-           + ", ".join(f":{n}" for n in names) + ")")
-    df = store.read_sql(sql, {"source": source, **dict(zip(names, ids, strict=True))})
-    return set(df["vendor_person_id"].astype(str)) if len(df) else set()
+    sql = f"SELECT DISTINCT vendor_person_id FROM {table} WHERE source = :source AND vendor_person_id {{in_clause}}"
+    with store._read() as conn:
+        return {str(r["vendor_person_id"]) for r in store._in_chunks(conn, sql, "ids", ids, {"source": source})}
+
+
+def quarantined_elsewhere(store, source: str, ids: list[str]) -> set[str]:
+    """Ids whose purchase (in any partition) already ended in quarantine: bought once, never again."""
+    return _ids_in(store, "quarantine", source, ids)
 
 
 def unstored_ids(store, source: str, ids: list[str]) -> list[str]:
     """Ids among `ids` that are neither a `lead_sources` row nor quarantined (any partition)."""
-    if not ids:
-        return []
-    names = [f"i{n}" for n in range(len(ids))]
-    in_list = ", ".join(f":{n}" for n in names)
-    sql = (f"SELECT vendor_person_id FROM lead_sources WHERE source = :source AND vendor_person_id IN ({in_list}) "
-           f"UNION SELECT vendor_person_id FROM quarantine WHERE source = :source AND vendor_person_id IN ({in_list})")
-    df = store.read_sql(sql, {"source": source, **dict(zip(names, ids, strict=True))})
-    done = set(df["vendor_person_id"].dropna().astype(str)) if len(df) else set()
+    done = _ids_in(store, "lead_sources", source, ids) | _ids_in(store, "quarantine", source, ids)
     return [pid for pid in ids if pid not in done]
 
 

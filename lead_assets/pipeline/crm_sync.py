@@ -232,25 +232,21 @@ def sync_to_crm(
     started = time.monotonic()
     runner_cls = _HubSpotRun if crm == "hubspot" else _SalesforceRun
     runner = runner_cls(store, client, config, report, log)
+    def stop(message: str, *, retryable: bool = False) -> None:
+        report.status, report.message, report.retryable = "stopped", message, retryable
+        runner.leave_pending(message)
+        log.error("CRM sync stopped: %s", message)
+
     try:
         runner.run(lead_ids, set(suppressed), max_records)
     except RateLimitExhausted as exc:
-        report.status, report.message = "stopped", f"{crm} API allowance spent: {_short(exc)}"
-        runner.leave_pending(report.message)
-        log.error("CRM sync stopped: %s", report.message)
+        stop(f"{crm} API allowance spent: {_short(exc)}")
     except (CrmAuthError, CrmLimitError, VendorAuthError) as exc:
-        # Credentials or the org's allowance: nothing more can succeed in this run.
-        report.status, report.message = "stopped", str(exc)
-        runner.leave_pending(str(exc))
-        log.error("CRM sync stopped: %s", exc)
-    except VendorRequestError as exc:  # the CRM refused the request itself (wrong URL, bad field): not an outage
-        report.status, report.message = "stopped", f"{crm} refused a request: {exc}"
-        runner.leave_pending(report.message)
-        log.error("CRM sync stopped: %s", exc)
+        stop(str(exc))  # credentials or the org's allowance: nothing more can succeed in this run
+    except VendorRequestError as exc:
+        stop(f"{crm} refused a request: {exc}")  # a wrong URL or field, not an outage: a retry would not help
     except VendorError as exc:
-        report.status, report.message, report.retryable = "stopped", f"{crm} unavailable: {exc}", True
-        runner.leave_pending(report.message)
-        log.error("CRM sync stopped: %s", exc)
+        stop(f"{crm} unavailable: {exc}", retryable=True)
     finally:
         report.duration_s = round(time.monotonic() - started, 3)
         runner.persist_calls(run_id)

@@ -105,15 +105,11 @@ def rematch_unmatched(store, index, matcher, report: ImportReport, log: logging.
     by_name_domain = _leads_by_name_domain(store, rows)
     matched: dict[str, list[tuple[int, VendorRecord]]] = {}
     for qid, partition_key, row in zip(waiting["quarantine_id"], waiting["partition_key"], rows, strict=True):
-        nd = match_key_name_domain(row.get("full_name"), row.get("company_website"))
-        lead = by_name_domain.get(nd) if nd else None
-        if lead is None:
-            continue
-        fields = {k: row.get(k) for k in MAPPED_FIELDS}
         url = row.get("sales_navigator_url")
-        matched.setdefault(partition_key, []).append((int(qid), VendorRecord(
-            payload=row, fields={**fields, "linkedin_url": lead}, match_method="name_domain",
-            extra_keys=(f"sn:{url}",) if url else ())))
+        record = _matched_record(row, {k: row.get(k) for k in MAPPED_FIELDS}, by_name_domain,
+                                 (f"sn:{url}",) if url else ())
+        if record is not None:
+            matched.setdefault(partition_key, []).append((int(qid), record))
     for partition_key, items in matched.items():
         store_batch([r for _, r in items], source=SOURCE, partition_key=partition_key, store=store, index=index,
                     matcher=matcher, now=datetime.now(UTC))
@@ -148,12 +144,10 @@ def _import_file(store, index, matcher, name: str, data: bytes, partition_key: s
             records.append(VendorRecord(payload=payload, fields=fields))
             continue
         extra = (f"sn:{alt}",)
-        nd = match_key_name_domain(fields.get("full_name"), fields.get("company_website"))
-        lead = by_name_domain.get(nd) if nd else None
-        if lead is not None:  # even with an email: the lead may be known by another one, or none
+        matched = _matched_record(payload, fields, by_name_domain, extra)
+        if matched is not None:  # even with an email: the lead may be known by another one, or none
             report.matched_by_name_domain += 1
-            records.append(VendorRecord(payload=payload, fields={**fields, "linkedin_url": lead},
-                                        match_method="name_domain", extra_keys=extra))
+            records.append(matched)
         elif fields.get("email"):
             records.append(VendorRecord(payload=payload, fields=fields, extra_keys=extra))
         else:
@@ -165,6 +159,17 @@ def _import_file(store, index, matcher, name: str, data: bytes, partition_key: s
         outcome = store_batch(records, source=SOURCE, partition_key=partition_key, store=store, index=index,
                               matcher=matcher, now=datetime.now(UTC))
         report.batch.add(outcome)
+
+
+def _matched_record(payload: dict, fields: dict, by_name_domain: dict[str, str],
+                    extra_keys: tuple[str, ...]) -> VendorRecord | None:
+    """The row as a source of the stored lead with its name at its company domain, or None."""
+    nd = match_key_name_domain(fields.get("full_name"), fields.get("company_website"))
+    lead = by_name_domain.get(nd) if nd else None
+    if lead is None:
+        return None
+    return VendorRecord(payload=payload, fields={**fields, "linkedin_url": lead}, match_method="name_domain",
+                        extra_keys=extra_keys)
 
 
 def _leads_by_name_domain(store, rows: list[dict]) -> dict[str, str]:
