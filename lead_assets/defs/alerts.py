@@ -28,7 +28,8 @@ sprint_progress = dg.AssetSpec(
     ),
 )
 
-WATCHED_JOBS = ("lead_sprint", "hourly_report_job", "final_report_job")
+# Backfills and automation launch asset runs under the implicit asset job: watch those too.
+WATCHED_JOBS = ("lead_sprint", "crm_export_job", "hourly_report_job", "final_report_job", "__ASSET_JOB")
 
 
 def latest_check_results(instance: dg.DagsterInstance) -> list[dict]:
@@ -57,11 +58,14 @@ def latest_run_outcomes(instance: dg.DagsterInstance, limit: int = 200) -> list[
     for run in runs:  # newest first
         if run.job_name not in WATCHED_JOBS:
             continue
-        key = (run.job_name, run.tags.get("dagster/partition"))
+        # One asset run of a partition may collect and another export it: they fail and clear apart.
+        what = ",".join(sorted(k.to_user_string() for k in run.asset_selection or ())) or run.job_name
+        key = (what, run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_start"))
         if key in seen:
             continue
         seen.add(key)
-        out.append({"job": run.job_name, "partition": key[1], "status": run.status.value, "run_id": run.run_id})
+        job = run.job_name if run.job_name != "__ASSET_JOB" else what
+        out.append({"job": job, "partition": key[1], "status": run.status.value, "run_id": run.run_id})
     return out
 
 

@@ -7,7 +7,7 @@ import dagster as dg
 from lead_assets.clients.errors import VendorAuthError
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.titles import TitleMatcher
-from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, VENDOR_RETRY, sprint_partitions
+from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import (
     ApolloResource,
     LeadStoreResource,
@@ -26,7 +26,6 @@ COLLECTORS = {"apollo": apollo_collection.collect_hour, "zoominfo": zoominfo_col
     group_name="collection",
     kinds={"python", "sql"},
     retry_policy=VENDOR_RETRY,
-    backfill_policy=ONE_RUN_PER_PARTITION,
     tags={"lead_sprint/vendor_facing": "true"},
 )
 def raw_leads(

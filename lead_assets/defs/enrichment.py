@@ -4,7 +4,7 @@ import dagster as dg
 
 from lead_assets.core.enrichment_config import load_enrichment_config
 from lead_assets.defs.leads import deduped_leads
-from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, VENDOR_RETRY, sprint_partitions
+from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import EnrichmentResource, LeadStoreResource
 from lead_assets.pipeline.enrichment import enrich_leads
 from lead_assets.pipeline.partition_work import partition_lead_ids
@@ -17,7 +17,7 @@ def _metadata_value(value):
 
 
 @dg.asset(partitions_def=sprint_partitions, deps=[deduped_leads], group_name="leads", kinds={"python", "sql"},
-          backfill_policy=ONE_RUN_PER_PARTITION, retry_policy=VENDOR_RETRY,
+          retry_policy=VENDOR_RETRY,
           tags={"lead_sprint/vendor_facing": "true"})
 def enriched_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, enrichment: EnrichmentResource):
     """This partition's leads with missing emails and company data filled through the waterfall.
