@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
+
 from lead_assets.config.settings import SprintConfig
 from lead_assets.store.metrics import sprint_metrics
 
@@ -54,7 +56,11 @@ def crm_lag(store) -> dict[str, Any]:
         "SELECT l.created_at, s.synced_at, s.state FROM leads l LEFT JOIN crm_sync_state s ON s.lead_id = l.lead_id "
         "WHERE l.is_qualified = :t", {"t": True})
     synced = df[df["state"].isin(["created", "updated"]) & df["synced_at"].notna()]
-    lag = (synced["synced_at"] - synced["created_at"]).dt.total_seconds() / 3600
+    # SQLite returns timestamps this table does not declare as text: parse both sides the same way
+    def utc(column):
+        return pd.to_datetime(synced[column], utc=True, format="ISO8601")
+
+    lag = (utc("synced_at") - utc("created_at")).dt.total_seconds() / 3600
     return {
         "crm_synced_qualified": len(synced),
         "crm_lag_hours_max": round(float(lag.max()), 3) if len(lag) else None,

@@ -33,17 +33,29 @@ WATCHED_JOBS = ("lead_sprint", "crm_export_job", "hourly_report_job", "final_rep
 
 
 def latest_check_results(instance: dg.DagsterInstance) -> list[dict]:
-    """Latest evaluation of every sprint target check, as the alert rules read them."""
+    """Latest evaluation of every sprint target check, as the alert rules read them.
+
+    A partitioned check (the blocking `required_fields`) reports each partition's latest result,
+    so a failing hour stays failing while other hours pass, and clears when it passes itself.
+    """
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
     out = []
     for check in SPRINT_TARGET_CHECKS:
         for key in check.check_keys:
+            spec = check.get_spec_for_check_key(key)
+            base = {"asset": key.asset_key.to_user_string(), "check": key.name, "blocking": spec.blocking,
+                    "description": spec.description}
+            if spec.partitions_def is not None:
+                for info in instance.event_log_storage.get_asset_check_partition_info([key]):
+                    if info.latest_execution_status in (Status.SUCCEEDED, Status.FAILED):
+                        out.append({**base, "partition": info.partition_key,
+                                    "passed": info.latest_execution_status == Status.SUCCEEDED})
+                continue
             record = instance.get_latest_asset_check_evaluation_record(key)
             if record is None or record.event is None or record.status.value == "PLANNED":
                 continue
-            spec = check.get_spec_for_check_key(key)
-            out.append({"asset": key.asset_key.to_user_string(), "check": key.name,
-                        "passed": record.status.value == "SUCCEEDED", "blocking": spec.blocking,
-                        "partition": record.partition, "description": spec.description})
+            out.append({**base, "passed": record.status.value == "SUCCEEDED", "partition": record.partition})
     return out
 
 
