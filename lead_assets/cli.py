@@ -120,7 +120,9 @@ def _print_status(as_json: bool, targets: bool = False) -> None:
         # Not configured now, but earlier runs (e.g. the demo's sandbox CRM) may have synced: show them.
         s["crm"]["recorded"] = state_counts(store)
     if as_json:
-        print(json.dumps(s, indent=2, default=str))
+        from lead_assets.core.for_people import for_people
+
+        print(json.dumps(for_people(s, shares_as_pct=False), indent=2, default=str))
         return
     print(format_status(s))
     crm = s["crm"]
@@ -254,10 +256,12 @@ def _run_through_instance(instance, keys: list[str], *, crm_wait: float, title: 
     print(progress.line())
     code = _explain(progress, backfill_id)
     if load_crm_config().target is not None and progress.done:
-        exported, waited = wait_for_exports(instance, keys, timeout=crm_wait)
-        print(f"  crm: {exported}/{progress.done} partitions exported {waited:.0f}s after the last partition "
-              f"({'within' if waited <= 7200 else 'later than'} the 2-hour target)")
-        code = code or (0 if exported >= progress.done else 1)
+        exported, expected, waited = wait_for_exports(instance, keys, timeout=crm_wait)
+        print(f"  crm: {exported}/{expected} partitions exported {waited:.0f}s after the last partition "
+              f"({'within' if waited <= 7200 else 'later than'} the 2-hour target)"
+              + ("" if exported >= expected else f"; still waiting after --crm-wait {crm_wait:.0f}s: see the "
+                 "automation sensor lead_sprint_automation in the UI"))
+        code = code or (0 if exported >= expected else 1)
     return code
 
 

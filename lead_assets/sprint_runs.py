@@ -205,19 +205,34 @@ def _live_line() -> Callable[[str | None], None]:
     return show
 
 
+def held_back(instance: dg.DagsterInstance, keys: Sequence[str]) -> list[str]:
+    """Partitions among `keys` whose latest blocking check failed: automation does not export them."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
+    check = dg.AssetCheckKey(DONE_ASSET, "required_fields")
+    infos = instance.event_log_storage.get_asset_check_partition_info([check], partition_keys=list(keys))
+    return sorted(i.partition_key for i in infos if i.latest_execution_status == Status.FAILED)
+
+
 def wait_for_exports(instance: dg.DagsterInstance, keys: Sequence[str], *, timeout: float,
-                     out: Callable[[str], None] = print, interval: float = 2.0) -> tuple[int, float]:
-    """Wait until automation exported every scored partition among `keys`; (exported, seconds waited)."""
+                     out: Callable[[str], None] = print, interval: float = 2.0) -> tuple[int, int, float]:
+    """Wait until automation exported every scored partition among `keys` that passed its blocking check.
+
+    Returns (exported, expected, seconds waited)."""
     started = time.monotonic()
-    scored = materialized(instance) & set(keys)
+    held = held_back(instance, keys)
+    if held:
+        out(f"  crm: {len(held)} partition(s) held back by a failed blocking check (required_fields): "
+            f"{', '.join(held[:5])}{' ...' if len(held) > 5 else ''}; fix their leads and re-run them")
+    expected = (materialized(instance) & set(keys)) - set(held)
     last = -1
     while True:
-        exported = materialized(instance, EXPORT_ASSET) & scored
+        exported = materialized(instance, EXPORT_ASSET) & expected
         if len(exported) != last:
-            out(f"  crm: {len(exported)}/{len(scored)} scored partitions exported by automation")
+            out(f"  crm: {len(exported)}/{len(expected)} scored partitions exported by automation")
             last = len(exported)
-        if len(exported) >= len(scored) or time.monotonic() - started > timeout:
-            return len(exported), time.monotonic() - started
+        if len(exported) >= len(expected) or time.monotonic() - started > timeout:
+            return len(exported), len(expected), time.monotonic() - started
         time.sleep(interval)
 
 

@@ -11,6 +11,7 @@ import dagster as dg
 
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.alert_rules import evaluate_alerts, load_alert_rules
+from lead_assets.core.for_people import for_people
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.status import sprint_status
@@ -91,8 +92,8 @@ def progress_metadata(status: dict, window: dict) -> dict:
         if isinstance(window.get(k), int | float):
             meta[k] = window[k]
     if meta.get("qualified") and isinstance(window.get("spend_usd"), int | float):
-        meta["cost_per_qualified_lead"] = round(window["spend_usd"] / meta["qualified"], 4)
-    return meta
+        meta["cost_per_qualified_lead"] = window["spend_usd"] / meta["qualified"]
+    return for_people(meta)
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)

@@ -6,6 +6,7 @@ import dagster as dg
 
 from lead_assets.clients.errors import VendorAuthError
 from lead_assets.config.settings import sprint_config
+from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import (
@@ -79,7 +80,7 @@ def raw_leads(
 
     for err in report.errors:
         context.log.warning(err)
-    meta = report.as_metadata()
+    meta = for_people(report.as_metadata())
     meta.pop("partition_key", None)
     meta["dedup_mode"] = index.stats["mode"]
     meta["dedup_fallbacks"] = index.stats["fallbacks"]

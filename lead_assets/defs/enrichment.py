@@ -3,6 +3,7 @@
 import dagster as dg
 
 from lead_assets.core.enrichment_config import load_enrichment_config
+from lead_assets.core.for_people import for_people
 from lead_assets.defs.leads import deduped_leads
 from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import EnrichmentResource, LeadStoreResource
@@ -39,5 +40,5 @@ def enriched_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResou
                           run_id=context.run.run_id, partition_key=context.partition_key, log=context.log)
     if report.budget_stopped:
         context.log.error(report.budget_message)
-    meta = {k: _metadata_value(v) for k, v in report.as_metadata().items() if v is not None}
+    meta = {k: _metadata_value(v) for k, v in for_people(report.as_metadata()).items() if v is not None}
     return dg.MaterializeResult(metadata={"dagster/row_count": report.leads, **meta})

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from lead_assets.config.settings import sprint_config
+from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.defs.collection import COLLECTORS, raw_leads
 from lead_assets.defs.partitions import sprint_partitions
@@ -82,4 +83,4 @@ def scored_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResourc
         "sprint_progress_pct": round(100 * m["collected"] / cfg.targets.collected, 2),
     }
     meta.update({f"sprint_{k}": v for k, v in m.items() if isinstance(v, int | float) and v is not None})
-    return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
+    return dg.MaterializeResult(metadata=for_people({k: v for k, v in meta.items() if v is not None}))
