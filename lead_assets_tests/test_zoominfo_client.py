@@ -22,7 +22,7 @@ from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.sandbox.zoominfo import world_for
 
 USER, PASSWORD = "sandbox-zoominfo-user", "sandbox-zoominfo-password"
-QUERY = {"jobTitle": "PPC Manager,ppc lead,Media Buyer,Paid Search Manager", "locationSearchType": "Person"}
+QUERY = {"jobTitle": "PPC Manager OR ppc lead OR Media Buyer OR Paid Search Manager", "locationSearchType": "Person"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def client(sandbox, password=PASSWORD, **kw):
 
 
 def buyable(sandbox, n):
-    return [str(c.id) for c in world_for(sandbox.population).contacts if not c.opted_out and not c.stale][:n]
+    return [str(c.id) for c in world_for(sandbox.population).contacts if c.enrich_status == "FULL_MATCH"][:n]
 
 
 def test_search_pages_cover_total_results_with_one_login(sandbox):

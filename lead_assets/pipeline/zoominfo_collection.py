@@ -418,7 +418,7 @@ def _enrich(ctx, chunk: list[str], partition_key, report: HourReport, state: _Ho
     attempts = max(1, int(getattr(ctx.client.http, "max_attempts", 3)))
     for attempt in range(1, attempts + 1):
         guard_purchase(ctx, SOURCE, len(pending))
-        request_key = _free_purchase_key(ctx, partition_key, pending)
+        request_key = _free_purchase_key(ctx, partition_key, pending, attempt)
         try:
             result = ctx.client.enrich_contacts(pending)
         except UnreadablePaidResponse as exc:
@@ -454,11 +454,11 @@ def _enrich(ctx, chunk: list[str], partition_key, report: HourReport, state: _Ho
     return got
 
 
-def _free_purchase_key(ctx, partition_key, ids: list[str]) -> str:
-    """The landing key for buying `ids`: `ids=...`, or `ids=...|ask=N` when those ids were asked before
-    in this partition (an earlier SERVICE_ERROR): landings are immutable, and every paid answer is kept."""
-    key = purchase_key(ids)
-    ask = 1
+def _free_purchase_key(ctx, partition_key, ids: list[str], attempt: int) -> str:
+    """The landing key for buying `ids`: `ids=...` for a first ask, `ids=...|ask=N` when they are asked
+    again (after SERVICE_ERROR, in this run or an earlier one): landings are immutable, and every paid
+    answer is kept."""
+    key, ask = purchase_key(ids), attempt
     while ctx.store.get_landing(SOURCE, partition_key, "enrichment", key if ask == 1 else f"{key}|ask={ask}"):
         ask += 1
     return key if ask == 1 else f"{key}|ask={ask}"
