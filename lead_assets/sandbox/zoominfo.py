@@ -1,4 +1,4 @@
-"""ZoomInfo emulator (legacy Enterprise API): JWT auth, contact search, contact enrich, rate windows.
+"""ZoomInfo emulator (legacy Enterprise API and GTM API): auth, contact search, contact enrich, rate windows.
 
 Contract (vendor-apis.md §2 and §10), mounted under ``/zoominfo`` and at the root paths:
 
@@ -19,8 +19,25 @@ Contract (vendor-apis.md §2 and §10), mounted under ``/zoominfo`` and at the r
   ``firstName`` + ``lastName`` + ``companyName``) and ``outputFields`` (required, known names only;
   ``GET /lookup/outputfields/contact/enrich`` lists them). Answer
   ``{"success": true, "data": {"outputFields": [...], "result": [{"input", "data": [...], "matchStatus"}]}}``
-  with ``FULL_MATCH`` / ``NO_MATCH`` / ``OPT_OUT`` per input, in input order; only the requested fields
-  (and ``id``) are returned.
+  with a ``matchStatus`` per input, in input order; only the requested fields (and ``id``) are returned.
+  Statuses (vendor-apis.md Corrections 1): ``FULL_MATCH``; ``CONTACT_ONLY_MATCH`` (the contact's fields,
+  company fields left out; billed); ``COMPANY_ONLY_MATCH`` (company fields only; not billed);
+  ``OPT_OUT``; ``NO_MATCH``; ``NON_MATCH_BY_{CONTACT_ACCURACY_MIN,LAST_UPDATED_DATE,VALID_DATE,
+  REQUIRED_FIELDS}``; ``INVALID_INPUT`` (an input naming nobody, or a record enrich refuses);
+  ``SERVICE_ERROR`` (a record's first ``service_error_attempts`` asks, default 1; then FULL_MATCH);
+  ``LIMIT_EXCEEDED`` (once ``record_limit`` credits are spent, for every record that would cost one).
+  Each record's status is fixed per seed (``ENRICH_STATUS_RATES``, plus 1 % opted out, 1 % stale).
+* GTM API (vendor-apis.md 2.4): ``POST /gtm/oauth/v1/token`` (client credentials: HTTP Basic or form
+  ``client_id`` / ``client_secret``, ``grant_type=client_credentials``; ``{"access_token", "token_type",
+  "expires_in"}``, or 401 ``invalid_client`` / 400 ``unsupported_grant_type``); ``POST
+  /gtm/data/v1/contacts/search`` (``{"data": {"type": "ContactSearch", "attributes": {filters}}}``, query
+  ``page[number]`` / ``page[size]`` <= 100; answer ``{"data": [{"type": "Contact", "id": "<string>",
+  "attributes"}], "meta": {"page": {"number", "size", "total": pages}, "totalResults": records}}``);
+  ``POST /gtm/data/v1/contacts/enrich`` (``ContactEnrich``, attributes ``matchPersonInput`` +
+  ``outputFields``; items carry ``meta: {matchStatus, input}``, type ``NoMatch`` when no data came
+  back); ``GET /gtm/data/v1/users/usage`` (no credits). Answers are ``application/vnd.api+json``. Same
+  population, billing, windows and error shapes as the legacy API; a legacy JWT opens no GTM endpoint
+  and a GTM token no legacy one.
 * Credits as ZoomInfo bills: the first enrichment of a record in ``management_window_seconds``
   (12 months) costs 1 credit and puts it Under Management; a re-enrichment inside the window is free
   but still counts as a record (``records_enriched``). For tests, ``purchases`` counts every
@@ -47,14 +64,19 @@ own usual form (no scheme) or a variant, the person's work email for about 70 % 
 some of Apollo's gaps), about 4 % with a newer job title than Apollo's, and about 1 % each opted out
 (search lists them, enrich answers ``OPT_OUT``) or stale (search lists them, enrich answers ``NO_MATCH``).
 
-Search filters the sandbox emulates (everything else is a 400): ``jobTitle`` / ``personTitle``
-(comma-separated string or list; a title matches when it contains every word of one entry, as
-ZoomInfo's fuzzy title search does), ``managementLevel`` (``C Level Exec``, ``VP Level Exec``,
-``Director``, ``Manager``, ``Non Manager``), ``state`` (names or postal codes), ``metroRegion``
-(``usa.texas.austin``, ``US - TX - Austin`` or ``Austin, Texas``; UNCONFIRMED which one ZoomInfo's
-lookup uses), ``country``, ``locationSearchType`` (``Person`` default, ``HQ``, ``PersonAndHQ``,
+Search filters the sandbox emulates (an unknown field is a 400): ``jobTitle`` / ``personTitle`` (one
+string, titles separated by `` OR ``; a title matches when it contains every word of one entry, as
+ZoomInfo's fuzzy title search does; a comma is part of a title, so comma-joined titles read as one
+title that almost nobody holds), ``managementLevel`` (``C Level Exec``, ``VP Level Exec``,
+``Director``, ``Manager``, ``Non Manager``), ``state`` (names or postal codes, comma-separated),
+``metroRegion`` (comma-separated ``usa.texas.austin`` or ``US - TX - Austin``; UNCONFIRMED which one
+ZoomInfo's lookup uses; any other entry is an unknown region), ``country`` (comma-separated),
+``locationSearchType`` (``Person`` default, ``HQ``, ``PersonAndHQ``,
 ``PersonOrHQ``), ``employeeRangeMin`` / ``employeeRangeMax`` (ZoomInfo's company employee count),
 ``companyName``, ``firstName``, ``lastName``, ``personId``, ``sortBy`` / ``sortOrder`` (accepted, ignored).
+Like ZoomInfo, a malformed filter is not an error but matches nobody: a JSON array where a string is
+expected (``jobTitle``, ``personTitle``, ``state``, ``country``, ``metroRegion``) or an unknown metro
+region answers 200 with ``totalResults: 0``.
 
 Admin read-back under the mount (no auth, no limits; the fault plan still applies):
 ``GET|POST /zoominfo/__sandbox/settings`` (``DEFAULT_SETTINGS``), ``POST /zoominfo/__sandbox/expire_tokens``.
