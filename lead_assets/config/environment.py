@@ -86,6 +86,7 @@ SANDBOX_DEFAULTS = {
 SANDBOX_BASE_URL_VARS = {
     "APOLLO_BASE_URL": "/apollo",
     "ZOOMINFO_BASE_URL": "/zoominfo",
+    "ZOOMINFO_GTM_TOKEN_URL": "/zoominfo/gtm/oauth/v1/token",
     "HUNTER_BASE_URL": "/hunter",
     "NEVERBOUNCE_BASE_URL": "/neverbounce",
     "CLEARBIT_BASE_URL": "/clearbit",
