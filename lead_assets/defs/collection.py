@@ -5,6 +5,7 @@ import time
 import dagster as dg
 
 from lead_assets.clients.errors import VendorAuthError
+from lead_assets.clients.zoominfo import ZoomInfoLimitExceeded
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
@@ -74,7 +75,7 @@ def raw_leads(
                                  run_id=context.run.run_id, log=context.log, on_batch=progress, source=source)
         try:
             report = collector(ctx, hour_key)
-        except VendorAuthError as exc:
+        except (VendorAuthError, ZoomInfoLimitExceeded) as exc:  # a retry cannot help: stop with the reason
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         row_count = report.pages_fetched + report.pages_replayed
 
