@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: run a compressed 24-hour sprint against the built-in sandbox (SQLite, no Redis)
+## demo: run a compressed sprint against the built-in sandbox through a Dagster daemon (SQLite, no Redis);
+## FULL=1: every hour and every source against the full-size sandbox (every target of the brief met)
 demo: $(STAMP)
-	$(BIN)/lead-sprint demo $(if $(HOURS),--hours $(HOURS),)
+	$(BIN)/lead-sprint demo $(if $(FULL),--full,$(if $(HOURS),--hours $(HOURS),))
 
 ## test: ruff + the whole pytest suite against the real PostgreSQL and Redis
 test: $(STAMP) services
