@@ -75,9 +75,10 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the scratch databases and folder")
     args = ap.parse_args()
 
+    from lead_assets.core.vendor_minimum import minimum_by_class, windows_by_class
+
     from lead_assets.config.settings import sprint_config
     from lead_assets.core.enrichment_config import load_enrichment_config
-    from lead_assets.core.vendor_minimum import minimum_by_class, windows_by_class
 
     tag = uuid.uuid4().hex[:8]
     dag_db, lead_db = f"leadsprint_sprint_dagster_{tag}", f"leadsprint_sprint_leads_{tag}"
