@@ -149,11 +149,12 @@ def helm() -> dict:
     return yaml.safe_load(HELM_VALUES.read_text())
 
 
-def env_example_names() -> dict[str, str]:
-    """NAME -> value of every `NAME=` line of .env.deploy.example, commented out or not."""
+def env_example_names(commented: bool = True) -> dict[str, str]:
+    """NAME -> value of the `NAME=` lines of .env.deploy.example (with `commented`, `# NAME=` too)."""
+    pattern = r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$" if commented else r"^([A-Z][A-Z0-9_]*)=(.*)$"
     names = {}
     for line in (COMPOSE_DIR / ".env.deploy.example").read_text().splitlines():
-        m = re.match(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$", line.strip())
+        m = re.match(pattern, line.strip())
         if m:
             names[m.group(1)] = m.group(2)
     return names
@@ -314,6 +315,17 @@ def test_runs_receive_every_setting_of_the_env_file_and_the_storage_variables():
     forwarded = set(instance["run_launcher"]["config"]["env_vars"])
     assert set(env_example_names()) <= forwarded
     assert dagster_env_refs(instance["storage"]) <= forwarded
+
+
+def test_every_forwarded_variable_is_set_in_the_daemons_environment():
+    # DockerRunLauncher resolves each env_vars name from the daemon's environment and refuses to
+    # launch the run when one is unset (dagster._core.utils.parse_env_var): a name only commented
+    # out in the env file would fail every run.
+    daemon = compose()["services"]["daemon"]
+    assert daemon["env_file"] == [".env.deploy"]
+    present = env_keys(daemon.get("environment")) | set(env_example_names(commented=False))
+    missing = set(compose_instance()["run_launcher"]["config"]["env_vars"]) - present
+    assert not missing, f"forwarded to runs but never set in the daemon: {sorted(missing)}"
 
 
 def test_no_secret_is_inlined():
