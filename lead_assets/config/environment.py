@@ -63,6 +63,10 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
     "LEAD_SPRINT_CONFIG": (None, "Path to an alternative sprint.yaml"),
     "LEAD_SPRINT_STATE_DIR": (None, "Where SQLite, the sandbox state and reports live (default .lead_sprint/)"),
+    "LEAD_SPRINT_ID": (None, "Sprint id namespacing Redis keys, rate-limit buckets, pools, reports and backups "
+                       "(default: the brief's sprint.id)"),
+    "LEAD_SPRINT_STORAGE_URL": (None, "Where reports, imports and backups go: a folder path (default .lead_sprint/) "
+                                "or s3://bucket/prefix"),
     "DAGSTER_HOME": (None, "Dagster instance directory (make demo/dev use .lead_sprint/dagster_home)"),
 }
 
