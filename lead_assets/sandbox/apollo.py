@@ -179,6 +179,48 @@ class SearchFilters:
         }
 
 
+class PeopleIndex:
+    """Apollo's records by title word and exact title, so a search reads only its candidates.
+
+    Every search of the plan names titles; scanning 30,000 records per new filter cost ~0.2 s of
+    the sandbox's CPU, an index lookup a few milliseconds. The filters still decide (the index
+    only narrows), so answers are exactly those of a full scan, in the same (id) order.
+    """
+
+    def __init__(self, people: list[Person]):
+        self.people = people
+        by_word: dict[str, set[int]] = {}
+        by_title: dict[str, list[int]] = {}
+        for i, p in enumerate(people):
+            if p.title is None:
+                continue
+            for word in title_tokens(p.title):
+                by_word.setdefault(word, set()).add(i)
+            by_title.setdefault(_norm(p.title), []).append(i)
+        self.by_word = by_word
+        self.by_title = by_title
+
+    def _title_candidates(self, filters: SearchFilters) -> set[int]:
+        found: set[int] = set()
+        for title in filters.titles:
+            if not filters.include_similar_titles:
+                found.update(self.by_title.get(_norm(title), ()))
+                continue
+            words = title_tokens(title)
+            if not words:
+                continue  # an empty title matches nobody (as in SearchFilters.matches)
+            postings = sorted((self.by_word.get(w, set()) for w in words), key=len)
+            found |= postings[0].intersection(*postings[1:])
+        return found
+
+    def find(self, filters: SearchFilters) -> list[Person]:
+        """Every record matching ``filters``, in id order."""
+        if not filters.titles:
+            return [p for p in self.people if filters.matches(p)]
+        people = self.people
+        return [people[i] for i in sorted(self._title_candidates(filters)) if filters.matches(people[i])]
+
+
 class InvalidParameters(ValueError):
     """A parameter Apollo would reject with 422 ``Invalid parameters``."""
 
@@ -464,6 +506,12 @@ class ApolloApp(VendorApp):
         }
         self._lock = threading.Lock()
         self._search_cache: dict[SearchFilters, list[Person]] = {}
+        # Apollo serves the people it knows (the population's apollo_coverage; by default everybody).
+        self.index = PeopleIndex(ctx.population.apollo_people)
+        self._known = (
+            None if ctx.population.apollo_people is ctx.population.people
+            else frozenset(p.id for p in ctx.population.apollo_people)
+        )
         self.reset()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -583,7 +631,7 @@ class ApolloApp(VendorApp):
             hit = self._search_cache.get(filters)
         if hit is not None:
             return hit
-        found = [p for p in self.ctx.population.people if filters.matches(p)]
+        found = self.index.find(filters)
         with self._lock:
             if len(self._search_cache) >= 512:
                 self._search_cache.clear()
@@ -609,7 +657,16 @@ class ApolloApp(VendorApp):
     # -- enrichment -----------------------------------------------------------------------
 
     def resolve(self, detail: Any) -> Person | None:
-        """The record a ``details`` entry names: id, LinkedIn URL, email, hashed email or name + company."""
+        """The record a ``details`` entry names: id, LinkedIn URL, email, hashed email or name + company.
+
+        Only people Apollo knows match (the population's other people are other vendors' own).
+        """
+        found = self._resolve_any(detail)
+        if found is not None and self._known is not None and found.id not in self._known:
+            return None
+        return found
+
+    def _resolve_any(self, detail: Any) -> Person | None:
         if not isinstance(detail, Mapping):
             return None
         pop = self.ctx.population

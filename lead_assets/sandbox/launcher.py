@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .population import population_spec
+
 START_TIMEOUT_S = 20.0
 
 # Children this process started, so stop_sandbox can reap them (no zombies in long test runs).
@@ -72,7 +74,8 @@ def ensure_sandbox(state_file: Path | str, **config: Any) -> str:
     """The base URL of the healthy sandbox recorded in ``state_file``; start one if there is none.
 
     ``config`` holds :class:`~lead_assets.sandbox.server.SandboxConfig` fields (``seed``,
-    ``population``, ``search_cap`` ...) for a sandbox that has to be started. A running sandbox
+    ``population``: a number of records or a profile name such as ``"full"``, ``search_cap`` ...)
+    for a sandbox that has to be started. A running sandbox
     with a different seed or population raises RuntimeError (stop it first); other settings can
     be changed live with ``POST /__sandbox/config``.
     """
@@ -122,9 +125,12 @@ def _start(state_file: Path, config: dict[str, Any]) -> str:
         str(state_file),
     ]
     extra = dict(config)
-    for key in ("seed", "population"):
-        if key in extra:
-            cmd += [f"--{key}", str(int(extra.pop(key)))]
+    if "seed" in extra:
+        cmd += ["--seed", str(int(extra.pop("seed")))]
+    if "population" in extra:
+        population = extra.pop("population")
+        population_spec(population)  # an unknown profile fails here, not in a detached process
+        cmd += ["--population", str(population)]
     if extra:
         cmd += ["--config-json", json.dumps(extra)]
     log_path = _log_path(state_file)

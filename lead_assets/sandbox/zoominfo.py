@@ -39,8 +39,9 @@ Contract (vendor-apis.md §2 and §10), mounted under ``/zoominfo`` and at the r
   own choices (ZoomInfo publishes no list): ``ZI0001`` bad username/password or client JWT,
   ``ZI0002`` invalid JWT, ``ZI0003`` expired JWT, ``ZI0004`` rate limit, ``ZI0500`` internal error.
 
-Population: ZoomInfo knows about 60 % of the real people (one contact per real person, chosen by a
-seeded hash, so the same people every run), under its own numeric ids (10 digits), its own company ids,
+Population: ZoomInfo knows about 60 % of the real people (the population's ``zoominfo_coverage`` of
+the people Apollo knows and ``zoominfo_only_coverage`` of the others; one contact per real person,
+chosen by a seeded hash, so the same people every run), under its own numeric ids (10 digits), its own company ids,
 names with variants (a middle initial; "Bob" for "Robert" ...), ``externalUrls`` LinkedIn URLs in its
 own usual form (no scheme) or a variant, the person's work email for about 70 % (none for the rest),
 ``contactAccuracyScore`` as an int or a string ("90.0"), company fields in ZoomInfo's taxonomy (filling
@@ -127,7 +128,7 @@ CLIENT_JWT_AUD = "enterprise_api"
 CLIENT_JWT_ISS = "api-client@zoominfo.com"
 
 # Population mix (shares of ZoomInfo contacts unless said otherwise).
-COVERAGE = 0.60  # share of real people ZoomInfo knows
+COVERAGE = 0.60  # share of real people ZoomInfo knows (the population's zoominfo_coverage default)
 EMAIL_RATE = 0.70
 NICKNAME_RATE = 0.35  # of people whose first name has a common short form
 MIDDLE_INITIAL_RATE = 0.20
@@ -369,9 +370,13 @@ class ZoomInfoWorld:
         self._companies: dict[str, ZiCompany] = {}
         contacts: list[Contact] = []
         used: set[int] = set()
+        # The population says how many of the people Apollo knows ZoomInfo knows too, and how
+        # many of the others (ZoomInfo's own people); by default 60 % of everybody.
+        known = population.rates.get("zoominfo_coverage", COVERAGE)
+        own = population.rates.get("zoominfo_only_coverage", COVERAGE)
         for real_id in sorted(population.by_real_id):
             rng = random.Random(stable_hash("zoominfo", self.seed, real_id))
-            if rng.random() >= COVERAGE:
+            if rng.random() >= (known if population.apollo_knows(real_id) else own):
                 continue
             contacts.append(self._contact(real_id, rng, used))
         contacts.sort(key=lambda c: c.id)
