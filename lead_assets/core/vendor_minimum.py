@@ -83,3 +83,19 @@ def minimum_seconds(calls: Mapping[str, int], windows: Mapping[str, list[tuple[i
 def minimum_by_class(calls: Mapping[str, int], windows: Mapping[str, list[tuple[int, float]]]) -> dict[str, float]:
     """Each endpoint class's own minimum (seconds), to show which one binds."""
     return {name: class_minimum_seconds(n, windows[name]) for name, n in calls.items()}
+
+
+def windows_by_class(*configs: Mapping[str, Mapping[str, Mapping[str, int | None]]]
+                     ) -> dict[str, list[tuple[int, float]]]:
+    """``vendor -> endpoint class -> {window: limit}`` maps (as the configs hold them) flattened to
+    ``"vendor.class" -> [(allowance, seconds)]``; a later config's entry replaces an earlier one.
+
+    E.g. ``windows_by_class(sprint.rate_limits, {n: p.rate_limits for n, p in enrichment.providers.items()},
+    {"hubspot": {"api": {"ten_secondly": 100}}})``.
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
+    for config in configs:
+        for vendor, classes in config.items():
+            for cls, limits in classes.items():
+                out[f"{vendor}.{cls}"] = windows_from_config(limits)
+    return out

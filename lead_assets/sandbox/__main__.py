@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from .population import population_spec
+from .population import population_setting
 from .server import SandboxConfig, SandboxServer
 
 
@@ -42,10 +42,9 @@ def _remove_state_if_ours(path: Path) -> None:
 
 def _population(text: str) -> int | str:
     try:
-        population_spec(text)
+        return population_setting(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
-    return int(text) if text.strip().isdigit() else text.strip().lower()
 
 
 def main(argv: list[str] | None = None) -> int:

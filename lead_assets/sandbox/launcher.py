@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .population import population_spec
+from .population import population_setting
 
 START_TIMEOUT_S = 20.0
 
@@ -86,10 +86,13 @@ def ensure_sandbox(state_file: Path | str, **config: Any) -> str:
         if state:
             info = _wait_healthy(state)
             if info is not None:
+                wanted = dict(config)
+                if "population" in wanted:
+                    wanted["population"] = population_setting(wanted["population"])
                 for key in ("seed", "population"):
-                    if key in config and info.get(key) != config[key]:
+                    if key in wanted and info.get(key) != wanted[key]:
                         raise RuntimeError(
-                            f"the sandbox at {state['url']} runs {key}={info.get(key)}, not {config[key]}; "
+                            f"the sandbox at {state['url']} runs {key}={info.get(key)}, not {wanted[key]}; "
                             f"stop it first (stop_sandbox({str(state_file)!r}))"
                         )
                 return state["url"]
@@ -128,9 +131,8 @@ def _start(state_file: Path, config: dict[str, Any]) -> str:
     if "seed" in extra:
         cmd += ["--seed", str(int(extra.pop("seed")))]
     if "population" in extra:
-        population = extra.pop("population")
-        population_spec(population)  # an unknown profile fails here, not in a detached process
-        cmd += ["--population", str(population)]
+        # An unknown profile fails here, not in a detached process.
+        cmd += ["--population", str(population_setting(extra.pop("population")))]
     if extra:
         cmd += ["--config-json", json.dumps(extra)]
     log_path = _log_path(state_file)

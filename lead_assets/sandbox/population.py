@@ -452,19 +452,29 @@ POPULATION_PROFILES: dict[str, PopulationProfile] = {
 }
 
 
+def population_setting(value: int | str) -> int | str:
+    """The canonical form of a population setting: an int for a number, a lower-case profile name.
+
+    ValueError as :func:`population_spec`.
+    """
+    population_spec(value)
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    return int(text) if text.isdigit() else text
+
+
 def population_spec(population: int | str) -> tuple[int, dict[str, float]]:
     """``(size, rate overrides)`` of a population setting: a profile name or a number of records.
 
     ValueError names the profiles when ``population`` is neither.
     """
-    if isinstance(population, bool):
-        raise ValueError(f"population must be a profile name or a number of records, not {population!r}")
-    if isinstance(population, int):
+    if isinstance(population, int) and not isinstance(population, bool):
         return population, {}
     text = str(population).strip().lower()
     if text.isdigit():
         return int(text), {}
-    profile = POPULATION_PROFILES.get(text)
+    profile = None if isinstance(population, bool) else POPULATION_PROFILES.get(text)
     if profile is None:
         raise ValueError(
             f"unknown sandbox population {population!r}: a number of records or one of "
