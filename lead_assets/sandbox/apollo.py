@@ -20,6 +20,7 @@ The same paths answer under ``/apollo/api/v1/...`` and ``/api/v1/...`` (and the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import re
@@ -217,8 +218,23 @@ class PeopleIndex:
         """Every record matching ``filters``, in id order."""
         if not filters.titles:
             return [p for p in self.people if filters.matches(p)]
+        # The candidates pass the title filter by construction; a place passes or fails the
+        # location filter for everybody living there, so each place is judged once.
+        rest = dataclasses.replace(filters, titles=(), locations=())
+        places: dict[tuple[str, str, str], bool] = {}
+
+        def lives_there(p: Person) -> bool:
+            key = (p.city, p.state_name, p.country)
+            hit = places.get(key)
+            if hit is None:
+                hit = places[key] = any(location_matches(loc, p) for loc in filters.locations)
+            return hit
+
         people = self.people
-        return [people[i] for i in sorted(self._title_candidates(filters)) if filters.matches(people[i])]
+        return [
+            people[i] for i in sorted(self._title_candidates(filters))
+            if (not filters.locations or lives_there(people[i])) and rest.matches(people[i])
+        ]
 
 
 class InvalidParameters(ValueError):
