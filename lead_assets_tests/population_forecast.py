@@ -81,7 +81,7 @@ def _zoominfo_reach(pop: Population, cfg: SprintConfig, calls: dict[str, int]):
             sb_zoominfo.ContactFilters(), titles=tuple(s.titles),
             places=tuple(sb_zoominfo.parse_place(loc) for loc in s.locations),
         )
-        found = [c for c in world.contacts if filters.matches(c)]
+        found = world.find(filters)
         pages = max(1, math.ceil(len(found) / ZOOMINFO_PER_PAGE))
         calls["zoominfo.api"] += pages
         for page in range(pages):

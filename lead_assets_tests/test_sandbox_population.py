@@ -207,3 +207,17 @@ def test_the_search_index_answers_exactly_what_a_scan_does(setting):
     ]
     for filters in cases:
         assert index.find(filters) == [p for p in pop.apollo_people if filters.matches(p)], filters
+
+
+@pytest.mark.parametrize("setting", ["default", "full"])
+def test_zoominfo_title_search_answers_exactly_what_a_scan_does(setting):
+    world = zoominfo.world_for(Population.for_setting(setting))
+    cfg = sprint_config()
+    slices = plan_slices(tuple((r.role, r.aliases) for r in cfg.target_roles), cfg.locations)
+    cases = [zoominfo.parse_filters({"jobTitle": ",".join(s.titles), "metroRegion": s.locations[0]})
+             for s in slices[::9]]
+    cases += [zoominfo.parse_filters(body) for body in (
+        {"jobTitle": "Marketing Manager", "state": "TX"}, {"jobTitle": ["", "PPC"]}, {"country": "Canada"},
+    )]
+    for filters in cases:
+        assert world.find(filters) == [c for c in world.contacts if filters.matches(c)], filters

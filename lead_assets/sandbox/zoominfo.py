@@ -389,6 +389,23 @@ class ZoomInfoWorld:
             for first in {c.first_name, c.person.first_name}:
                 key = (first.strip().lower(), c.last_name.strip().lower(), c.company.name.strip().lower())
                 self.by_name_company.setdefault(key, c)
+        # Positions of the contacts by title word: a title search reads its candidates, not everybody.
+        self._by_word: dict[str, set[int]] = {}
+        for i, c in enumerate(contacts):
+            for word in title_tokens(c.job_title):
+                self._by_word.setdefault(word, set()).add(i)
+
+    def find(self, filters: ContactFilters) -> list[Contact]:
+        """Every contact matching ``filters``, in id order (the filters decide; title words only narrow)."""
+        if not filters.titles:
+            return [c for c in self.contacts if filters.matches(c)]
+        found: set[int] = set()
+        for title in filters.titles:
+            words = title_tokens(title)
+            if words:  # an empty title matches nobody
+                postings = sorted((self._by_word.get(w, set()) for w in words), key=len)
+                found |= postings[0].intersection(*postings[1:])
+        return [self.contacts[i] for i in sorted(found) if filters.matches(self.contacts[i])]
 
     def _contact(self, real_id: str, rng: random.Random, used: set[int]) -> Contact:
         records = self.population.by_real_id[real_id]
@@ -1170,7 +1187,7 @@ class ZoomInfoApp(VendorApp):
             hit = self._search_cache.get(filters)
         if hit is not None:
             return hit
-        found = [c for c in self.world.contacts if filters.matches(c)]
+        found = self.world.find(filters)
         with self._lock:
             if len(self._search_cache) >= 512:
                 self._search_cache.clear()
