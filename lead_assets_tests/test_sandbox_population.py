@@ -221,3 +221,13 @@ def test_zoominfo_title_search_answers_exactly_what_a_scan_does(setting):
     )]
     for filters in cases:
         assert world.find(filters) == [c for c in world.contacts if filters.matches(c)], filters
+
+
+def test_zoominfo_ground_truth_lists_no_apollo_record_of_its_own_people():
+    with start_sandbox(SandboxConfig(population=400, flaws={"apollo_coverage": 0.5})) as sb:
+        truth = requests.post(f"{sb.base_url}/__sandbox/ground_truth?vendor=zoominfo",
+                              json={"locations": ["United States"]}, timeout=30).json()["people"]
+        known = {p.real_id for p in sb.population.apollo_people}
+        own = [p for p in truth if p["real_id"] not in known]
+        assert own and all(p["apollo_ids"] == [] for p in own)
+        assert all(p["apollo_ids"] for p in truth if p["real_id"] in known)

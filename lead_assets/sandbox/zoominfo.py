@@ -1293,8 +1293,8 @@ class ZoomInfoApp(VendorApp):
 
         Accepts ``titles`` / ``locations`` (query parameters or JSON lists; locations in Apollo's
         "City, State" form, or a state, or a country) or ZoomInfo's own filter names. Each person
-        lists ``zoominfo_ids`` (their contact), ``apollo_ids`` (every Apollo record of the person),
-        and whether ZoomInfo will refuse to sell them (``opted_out``, ``stale``).
+        lists ``zoominfo_ids`` (their contact), ``apollo_ids`` (every Apollo record of the person;
+        none for a person only ZoomInfo knows), and whether ZoomInfo will refuse to sell them (``opted_out``, ``stale``).
         """
         merged: dict[str, Any] = {k: (v if len(v) > 1 else v[0]) for k, v in params.items() if k != "vendor"}
         merged.update(body if isinstance(body, dict) else {})
@@ -1315,6 +1315,8 @@ class ZoomInfoApp(VendorApp):
         for truth in self.ctx.population.ground_truth(records):
             c = by_real[truth.real_id]
             entry = truth.as_dict()
+            if not self.ctx.population.apollo_knows(truth.real_id):
+                entry["apollo_ids"] = []  # ZoomInfo's own person: Apollo sells no record of them
             entry.update(
                 zoominfo_ids=[str(c.id)],
                 opted_out=c.opted_out,
