@@ -431,10 +431,10 @@ class PopulationProfile:
 # every source meets the brief: ~22,600 collected, ~21,000 unique, duplicates ~7 % (under 10 %).
 # Every flaw keeps its default rate; what changes is the source mix. Apollo knows 95 % of the
 # people, ZoomInfo 4 % of those plus half of the rest (its own people), the team's Sales Navigator
-# list holds 2 % of everybody. Apollo reveals an address for 85 % of the people it sells (its
-# coverage of US marketers; 80 % valid once malformed and locked ones are counted), so the email
-# finder's workload (~4,000 leads without an email) fits Hunter's 500 a minute within the full
-# demo's 15 minutes. lead_assets_tests/test_sandbox_population.py checks these figures.
+# list holds 2 % of everybody. Apollo shows an address for 85 % of the people it sells (80 % valid
+# once malformed and locked ones are counted): with the default's 45 %, ~12,000 leads would need
+# Hunter's finder, 24 minutes at its 500 a minute; with 85 %, ~4,000 fit in 8 minutes of the full
+# demo's 15. lead_assets_tests/test_sandbox_population.py checks these figures.
 POPULATION_PROFILES: dict[str, PopulationProfile] = {
     "default": PopulationProfile("default", 6000, (), "the quick demo's and the tests' world"),
     "full": PopulationProfile(
