@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -31,7 +31,7 @@ from lead_assets.core.vendor_records import apollo_person_record
 from lead_assets.core.waterfall import company_complete, email_available, email_status_for, work_needed
 from lead_assets.core.zoominfo_records import zoominfo_contact_record
 from lead_assets.pipeline.lead_batches import identity_problem, merge_people
-from lead_assets.pipeline.search_plan import plan_slices
+from lead_assets.pipeline.search_plan import assign_hours, plan_slices
 from lead_assets.sandbox import apollo as sb_apollo
 from lead_assets.sandbox import clearbit as sb_clearbit
 from lead_assets.sandbox import hunter as sb_hunter
@@ -57,11 +57,17 @@ class SprintForecast:
     spend_by_vendor: dict[str, float] = field(default_factory=dict)
 
 
-def _apollo_reach(pop: Population, cfg: SprintConfig, calls: dict[str, int]):
+def _slices(cfg: SprintConfig, hours: Sequence[str] | None):
+    planned = plan_slices(tuple((r.role, r.aliases) for r in cfg.target_roles), cfg.locations)
+    hour_of = assign_hours(planned, cfg.start, cfg.hours)
+    return [s for s in planned if hours is None or hour_of[s.key] in hours]
+
+
+def _apollo_reach(pop: Population, cfg: SprintConfig, calls: dict[str, int], hours: Sequence[str] | None):
     index = sb_apollo.PeopleIndex(pop.apollo_people)
     seen: dict[str, object] = {}
     totals = {}
-    for s in plan_slices(tuple((r.role, r.aliases) for r in cfg.target_roles), cfg.locations):
+    for s in _slices(cfg, hours):
         found = index.find(sb_apollo.SearchFilters(titles=s.titles, locations=s.locations))
         totals[s.key] = len(found)
         pages = max(1, math.ceil(len(found) / APOLLO_PER_PAGE))
@@ -73,10 +79,10 @@ def _apollo_reach(pop: Population, cfg: SprintConfig, calls: dict[str, int]):
     return list(seen.values()), totals
 
 
-def _zoominfo_reach(pop: Population, cfg: SprintConfig, calls: dict[str, int]):
+def _zoominfo_reach(pop: Population, cfg: SprintConfig, calls: dict[str, int], hours: Sequence[str] | None):
     world = sb_zoominfo.world_for(pop)
     seen: dict[int, object] = {}
-    for s in plan_slices(tuple((r.role, r.aliases) for r in cfg.target_roles), cfg.locations):
+    for s in _slices(cfg, hours):
         filters = dataclasses.replace(
             sb_zoominfo.ContactFilters(), titles=tuple(s.titles),
             places=tuple(sb_zoominfo.parse_place(loc) for loc in s.locations),
@@ -155,15 +161,19 @@ def _enrich(leads: pd.DataFrame, pop: Population, calls: dict[str, int], spend: 
     return out
 
 
-def forecast_sprint(pop: Population, cfg: SprintConfig | None = None) -> SprintForecast:
-    """The expected figures of a full sprint (every hour, every source) over ``pop``."""
+def forecast_sprint(pop: Population, cfg: SprintConfig | None = None, hours: Sequence[str] | None = None,
+                    sales_navigator: bool = True) -> SprintForecast:
+    """The expected figures of a sprint over ``pop``: every hour (or ``hours``), every source.
+
+    ``sales_navigator=False`` leaves the team's lead list out.
+    """
     cfg = cfg or sprint_config()
     matcher = TitleMatcher(cfg.target_roles)
     calls = dict.fromkeys(("apollo.search", "apollo.enrichment", "zoominfo.api", "hunter.search",
                            "neverbounce.single", "clearbit.find", "hubspot.api"), 0)
-    apollo_people, totals = _apollo_reach(pop, cfg, calls)
-    contacts = _zoominfo_reach(pop, cfg, calls)
-    sn_data, sn_truth = export_csv_with_truth(pop)
+    apollo_people, totals = _apollo_reach(pop, cfg, calls, hours)
+    contacts = _zoominfo_reach(pop, cfg, calls, hours)
+    sn_data, sn_truth = export_csv_with_truth(pop) if sales_navigator else (b"First Name,Last Name\n", {})
     raw = _records(pop, apollo_people, contacts, sn_data, sn_truth)
     norm = normalise_leads(raw, matcher)
     problem = identity_problem(norm).to_numpy() != ""
