@@ -23,7 +23,7 @@ import pandas as pd
 
 from lead_assets.clients.zoominfo import DEFAULT_OUTPUT_FIELDS
 from lead_assets.config.settings import SprintConfig, sprint_config
-from lead_assets.core.normalise import normalise_leads
+from lead_assets.core.normalise import normalise_leads, website_domain
 from lead_assets.core.sales_navigator_csv import parse_export
 from lead_assets.core.scoring import score_leads
 from lead_assets.core.titles import TitleMatcher
@@ -136,17 +136,14 @@ def _enrich(leads: pd.DataFrame, pop: Population, calls: dict[str, int], spend: 
         status = email_status_for(NEVERBOUNCE_RESULTS.get(world.mailbox_status(email)))
         out.at[i, "email"], out.at[i, "email_status"] = email, status
     domains = need.loc[need["needs_company"].to_numpy() & need["domain"].notna().to_numpy(), "domain"]
+    domains = domains.map(website_domain).dropna()
     answers = {}
-    for domain in dict.fromkeys(d.removeprefix("http://").removeprefix("https://").removeprefix("www.")
-                                .split("/")[0] for d in domains):
+    for domain in dict.fromkeys(domains):  # a domain is looked up once, whoever else works there
         calls["clearbit.find"] += 1
-        company = world.company_by_domain.get(domain)
-        known = company is not None and sb_hunter.draw(world.seed, "clearbit_unknown", domain) >= \
-            sb_clearbit.UNKNOWN_DOMAIN_RATE
-        answers[domain] = sb_clearbit.company_object(world.seed, company) if known else None
+        known = sb_clearbit.indexed(world, domain)
+        answers[domain] = sb_clearbit.company_object(world.seed, world.company_by_domain[domain]) if known else None
     for i, domain in domains.items():
-        answer = answers.get(domain.removeprefix("http://").removeprefix("https://").removeprefix("www.")
-                             .split("/")[0])
+        answer = answers[domain]
         if answer is None:
             continue
         if pd.isna(out.at[i, "company_website"]):
