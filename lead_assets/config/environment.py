@@ -60,6 +60,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "LEADS_BACKUP_KEEP_DAYS": ("7", "Backups older than this many days are pruned"),
     "RAW_RETENTION_DAYS": ("30", "Raw vendor payloads (raw_landings) older than this are purged daily"),
     "LEAD_SPRINT_SANDBOX": ("0", "1: start the built-in sandbox and point every vendor at it"),
+    "LEAD_SPRINT_SANDBOX_POPULATION": (None, "Population of a sandbox this starts: full (the full 24-hour "
+                                       "sprint's 30,000 records) or a number of records; unset: 6,000"),
     "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
     "LEAD_SPRINT_CONFIG": (None, "Path to an alternative sprint.yaml"),
     "LEAD_SPRINT_STATE_DIR": (None, "Where SQLite, the sandbox state and reports live (default .lead_sprint/)"),
@@ -104,13 +106,31 @@ def sandbox_enabled() -> bool:
     return os.environ.get("LEAD_SPRINT_SANDBOX", "0").strip().lower() in ("1", "true", "yes")
 
 
+def sandbox_population() -> int | str | None:
+    """`LEAD_SPRINT_SANDBOX_POPULATION` as the sandbox takes it (None: unset, the sandbox's default).
+
+    ValueError when it is neither a profile name nor a number of records.
+    """
+    value = os.environ.get("LEAD_SPRINT_SANDBOX_POPULATION", "").strip()
+    if not value:
+        return None
+    from lead_assets.sandbox.population import population_setting
+
+    return population_setting(value)
+
+
 def apply_sandbox_env() -> str | None:
-    """With LEAD_SPRINT_SANDBOX=1: make sure a sandbox runs, point vendors at it; returns its URL."""
+    """With LEAD_SPRINT_SANDBOX=1: make sure a sandbox runs, point vendors at it; returns its URL.
+
+    A sandbox it starts serves `LEAD_SPRINT_SANDBOX_POPULATION`; when that is set and the running
+    sandbox serves another population, RuntimeError says to stop it first (`lead-sprint sandbox stop`).
+    """
     if not sandbox_enabled():
         return None
     from lead_assets.sandbox.launcher import ensure_sandbox
 
-    url = ensure_sandbox(SANDBOX_STATE_FILE)
+    population = sandbox_population()
+    url = ensure_sandbox(SANDBOX_STATE_FILE, **({} if population is None else {"population": population}))
     for var, prefix in SANDBOX_BASE_URL_VARS.items():
         os.environ[var] = url.rstrip("/") + prefix
     for var, value in SANDBOX_DEFAULTS.items():

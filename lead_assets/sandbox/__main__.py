@@ -1,6 +1,6 @@
 """Run the sandbox in the foreground.
 
-    python -m lead_assets.sandbox --port 0 --host 127.0.0.1 --state-file PATH [--population N] [--seed S]
+    python -m lead_assets.sandbox --port 0 --host 127.0.0.1 --state-file PATH [--population N|full] [--seed S]
                                   [--config-json '{"search_cap": 1000}']
 
 When it listens it writes ``{"url", "pid", "host", "port", "seed", "population", "started_at"}``
@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from .population import population_setting
 from .server import SandboxConfig, SandboxServer
 
 
@@ -39,13 +40,22 @@ def _remove_state_if_ours(path: Path) -> None:
         pass
 
 
+def _population(text: str) -> int | str:
+    try:
+        return population_setting(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, serve until a signal arrives."""
     parser = argparse.ArgumentParser(prog="python -m lead_assets.sandbox", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (0 = any free port)")
     parser.add_argument("--state-file", type=Path, help="where to record {url, pid} once listening")
-    parser.add_argument("--population", type=int, help="number of people records (default 6000)")
+    parser.add_argument(
+        "--population", type=_population, help="number of people records (default 6000) or a profile: full"
+    )
     parser.add_argument("--seed", type=int, help="population seed (default 7)")
     parser.add_argument("--config-json", help="JSON object merged into the default SandboxConfig")
     parser.add_argument("--log-level", default="INFO")

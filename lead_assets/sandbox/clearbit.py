@@ -147,6 +147,11 @@ def company_object(seed: int, c: Company) -> dict:
     }
 
 
+def indexed(world, domain: str) -> bool:
+    """Whether Clearbit has indexed this employer's domain (a seeded draw per domain)."""
+    return domain in world.company_by_domain and draw(world.seed, "clearbit_unknown", domain) >= UNKNOWN_DOMAIN_RATE
+
+
 class ClearbitApp(VendorApp):
     """The Clearbit Company API emulator."""
 
@@ -187,9 +192,7 @@ class ClearbitApp(VendorApp):
 
     def knows(self, domain: str) -> bool:
         """Whether Clearbit has indexed this domain."""
-        return domain in self.world.company_by_domain and (
-            draw(self.world.seed, "clearbit_unknown", domain) >= UNKNOWN_DOMAIN_RATE
-        )
+        return indexed(self.world, domain)
 
     @staticmethod
     def _api_key(req: Request) -> str | None:

@@ -22,7 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-START_TIMEOUT_S = 20.0
+from .population import population_setting
+
+# A ceiling, not a wait: the full population takes ~3 s to build on an idle 2-core host and
+# several times that while a sprint's runs load it.
+START_TIMEOUT_S = 60.0
 
 # Children this process started, so stop_sandbox can reap them (no zombies in long test runs).
 _children: dict[int, subprocess.Popen] = {}
@@ -72,7 +76,8 @@ def ensure_sandbox(state_file: Path | str, **config: Any) -> str:
     """The base URL of the healthy sandbox recorded in ``state_file``; start one if there is none.
 
     ``config`` holds :class:`~lead_assets.sandbox.server.SandboxConfig` fields (``seed``,
-    ``population``, ``search_cap`` ...) for a sandbox that has to be started. A running sandbox
+    ``population``: a number of records or a profile name such as ``"full"``, ``search_cap`` ...)
+    for a sandbox that has to be started. A running sandbox
     with a different seed or population raises RuntimeError (stop it first); other settings can
     be changed live with ``POST /__sandbox/config``.
     """
@@ -83,10 +88,13 @@ def ensure_sandbox(state_file: Path | str, **config: Any) -> str:
         if state:
             info = _wait_healthy(state)
             if info is not None:
+                wanted = dict(config)
+                if "population" in wanted:
+                    wanted["population"] = population_setting(wanted["population"])
                 for key in ("seed", "population"):
-                    if key in config and info.get(key) != config[key]:
+                    if key in wanted and info.get(key) != wanted[key]:
                         raise RuntimeError(
-                            f"the sandbox at {state['url']} runs {key}={info.get(key)}, not {config[key]}; "
+                            f"the sandbox at {state['url']} runs {key}={info.get(key)}, not {wanted[key]}; "
                             f"stop it first (stop_sandbox({str(state_file)!r}))"
                         )
                 return state["url"]
@@ -122,9 +130,11 @@ def _start(state_file: Path, config: dict[str, Any]) -> str:
         str(state_file),
     ]
     extra = dict(config)
-    for key in ("seed", "population"):
-        if key in extra:
-            cmd += [f"--{key}", str(int(extra.pop(key)))]
+    if "seed" in extra:
+        cmd += ["--seed", str(int(extra.pop("seed")))]
+    if "population" in extra:
+        # An unknown profile fails here, not in a detached process.
+        cmd += ["--population", str(population_setting(extra.pop("population")))]
     if extra:
         cmd += ["--config-json", json.dumps(extra)]
     log_path = _log_path(state_file)

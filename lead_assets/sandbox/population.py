@@ -404,7 +404,83 @@ FLAW_DEFAULTS: dict[str, float] = {
     "personal_email": 0.25,  # has a personal address (only revealed on request)
     "odd_case": 0.01,  # name or title all lower-case or all upper-case
     "unicode_slug": 0.5,  # of people with non-ASCII names: LinkedIn slug keeps the accents
+    # Which sources know whom (shares of real people; seeded per person, outside the generator's
+    # draws, so changing them never changes the people themselves).
+    "apollo_coverage": 1.0,  # Apollo knows this share of the real people
+    "zoominfo_coverage": 0.60,  # ZoomInfo knows this share of the people Apollo knows ...
+    "zoominfo_only_coverage": 0.60,  # ... and this share of the people Apollo does not know
+    "sales_navigator_share": 0.08,  # people on the team's Sales Navigator lead list (any source)
 }
+
+
+@dataclass(frozen=True)
+class PopulationProfile:
+    """A named population: its size in records and the rates that differ from FLAW_DEFAULTS."""
+
+    name: str
+    size: int
+    rates: tuple[tuple[str, float], ...] = ()
+    about: str = ""
+
+    def rate_overrides(self) -> dict[str, float]:
+        """The rates this profile sets (merge them over FLAW_DEFAULTS)."""
+        return dict(self.rates)
+
+
+# The full-scale sprint's world: 30,000 records (29,400 real people) so that a 24-hour run over
+# every source meets the brief: ~22,600 collected, ~21,000 unique, duplicates ~7 % (under 10 %).
+# Every flaw keeps its default rate; what changes is the source mix. Apollo knows 95 % of the
+# people, ZoomInfo 4 % of those plus half of the rest (its own people), the team's Sales Navigator
+# list holds 2 % of everybody. Apollo shows an address for 85 % of the people it sells (80 % valid
+# once malformed and locked ones are counted): with the default's 45 %, ~12,000 leads would need
+# Hunter's finder, 24 minutes at its 500 a minute; with 85 %, ~4,000 fit in 8 minutes of the full
+# demo's 15. lead_assets_tests/test_sandbox_population.py checks these figures.
+POPULATION_PROFILES: dict[str, PopulationProfile] = {
+    "default": PopulationProfile("default", 6000, (), "the quick demo's and the tests' world"),
+    "full": PopulationProfile(
+        "full",
+        30_000,
+        (
+            ("apollo_coverage", 0.95),
+            ("email_present", 0.85),
+            ("sales_navigator_share", 0.02),
+            ("zoominfo_coverage", 0.04),
+            ("zoominfo_only_coverage", 0.50),
+        ),
+        "the full 24-hour sprint's world (make demo FULL=1)",
+    ),
+}
+
+
+def population_setting(value: int | str) -> int | str:
+    """The canonical form of a population setting: an int for a number, a lower-case profile name.
+
+    ValueError as :func:`population_spec`.
+    """
+    population_spec(value)
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    return int(text) if text.isdigit() else text
+
+
+def population_spec(population: int | str) -> tuple[int, dict[str, float]]:
+    """``(size, rate overrides)`` of a population setting: a profile name or a number of records.
+
+    ValueError names the profiles when ``population`` is neither.
+    """
+    if isinstance(population, int) and not isinstance(population, bool):
+        return population, {}
+    text = str(population).strip().lower()
+    if text.isdigit():
+        return int(text), {}
+    profile = None if isinstance(population, bool) else POPULATION_PROFILES.get(text)
+    if profile is None:
+        raise ValueError(
+            f"unknown sandbox population {population!r}: a number of records or one of "
+            f"{', '.join(sorted(POPULATION_PROFILES))}"
+        )
+    return profile.size, profile.rate_overrides()
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,6 +674,31 @@ class Population:
             first, last = p.first_name.lower(), p.last_name.lower()
             self.by_name_domain.setdefault((first, last, p.company.domain), []).append(p)
             self.by_name_org.setdefault((first, last, p.company.name.lower()), []).append(p)
+
+    # -- who knows whom -------------------------------------------------------------------
+
+    def apollo_knows(self, real_id: str) -> bool:
+        """Whether Apollo holds this real person (a seeded draw per person, ``apollo_coverage``)."""
+        coverage = self.rates.get("apollo_coverage", 1.0)
+        return coverage >= 1.0 or stable_hash("apollo-coverage", self.seed, real_id) / 2**64 < coverage
+
+    @functools.cached_property
+    def apollo_people(self) -> list[Person]:
+        """The records Apollo serves (sorted by id): every record of the people Apollo knows."""
+        if self.rates.get("apollo_coverage", 1.0) >= 1.0:
+            return self.people
+        return [p for p in self.people if self.apollo_knows(p.real_id)]
+
+    @classmethod
+    def for_setting(
+        cls, population: int | str = "default", seed: int = 7, rates: Mapping[str, float] | None = None
+    ) -> Population:
+        """The (cached) population of a sandbox ``population`` setting: a profile name or a size.
+
+        ``rates`` override the profile's rates (as ``SandboxConfig.flaws`` does).
+        """
+        size, profile_rates = population_spec(population)
+        return cls.generate(seed, size, {**profile_rates, **(rates or {})} or None)
 
     @classmethod
     def generate(

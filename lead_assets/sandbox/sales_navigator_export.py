@@ -19,19 +19,26 @@ HEADER = ["First Name", "Last Name", "Title", "Company", "Company Domain", "Indu
           "Email", "Profile URL"]
 
 
-def export_csv(population: Population, *, seed: int = 7, share: float = 0.08, bad_rows: int = 3) -> bytes:
-    """UTF-8 (with BOM) CSV of about `share` of the population, plus `bad_rows` malformed rows."""
+def export_csv(
+    population: Population, *, seed: int = 7, share: float | None = None, bad_rows: int = 3
+) -> bytes:
+    """UTF-8 (with BOM) CSV of about `share` of the population, plus `bad_rows` malformed rows.
+
+    `share` defaults to the population's ``sales_navigator_share`` (8 %; the full profile's 3 %).
+    """
     return export_csv_with_truth(population, seed=seed, share=share, bad_rows=bad_rows)[0]
 
 
 def export_csv_with_truth(
-    population: Population, *, seed: int = 7, share: float = 0.08, bad_rows: int = 3
+    population: Population, *, seed: int = 7, share: float | None = None, bad_rows: int = 3
 ) -> tuple[bytes, dict[int, str]]:
     """`export_csv`'s file and its ground truth: the line each good row starts on -> the row's real person.
 
     Lines count from 1 (the header) and break where a CSV reader breaks them (CR LF, CR, LF),
     so a name carrying a line break moves every later row down.
     """
+    if share is None:
+        share = population.rates.get("sales_navigator_share", 0.08)
     rng = random.Random(f"sales-navigator-export-{seed}")
     people = [p for p in population.people if p.duplicate_of is None and rng.random() < share]
     out = io.StringIO()

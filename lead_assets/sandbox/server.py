@@ -85,11 +85,13 @@ class SandboxConfig:
     vendor -> endpoint class -> window name -> allowance (None = unlimited); ``windows`` maps
     window names to lengths in seconds; ``keys`` maps vendor -> ``{"valid": [...],
     "non_master": [...]}``; ``latency`` is milliseconds added to every vendor response;
-    ``flaws`` overrides the population's flaw rates (see ``population.FLAW_DEFAULTS``).
+    ``flaws`` overrides the population's flaw rates (see ``population.FLAW_DEFAULTS``);
+    ``population`` is a number of records or a profile name (``population.POPULATION_PROFILES``:
+    ``"full"`` is the full 24-hour sprint's world).
     """
 
     seed: int = 7
-    population: int = 6000
+    population: int | str = 6000
     search_cap: int = 50_000  # Apollo's display limit: rows reachable through paging
     search_beyond_cap: str = "empty"  # "empty" -> 200 with no people; "422" -> 422 Invalid parameters
     send_retry_after: bool = True  # Retry-After on rate-limit 429s (UNCONFIRMED for Apollo)
@@ -271,7 +273,7 @@ class SandboxContext:
         self._initial = config.to_dict()
         self._config = config.to_dict()
         self._lock = threading.Lock()
-        self.population = Population.generate(config.seed, config.population, config.flaws or None)
+        self.population = Population.for_setting(config.population, config.seed, config.flaws or None)
         self.limiter = FixedWindowLimiter()
         self.faults = FaultInjector(config.seed)
         self._apply_fail_next(self._config.get("faults", {}))

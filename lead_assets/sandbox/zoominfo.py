@@ -56,8 +56,9 @@ Contract (vendor-apis.md §2 and §10), mounted under ``/zoominfo`` and at the r
   own choices (ZoomInfo publishes no list): ``ZI0001`` bad username/password or client JWT,
   ``ZI0002`` invalid JWT, ``ZI0003`` expired JWT, ``ZI0004`` rate limit, ``ZI0500`` internal error.
 
-Population: ZoomInfo knows about 60 % of the real people (one contact per real person, chosen by a
-seeded hash, so the same people every run), under its own numeric ids (10 digits), its own company ids,
+Population: ZoomInfo knows about 60 % of the real people (the population's ``zoominfo_coverage`` of
+the people Apollo knows and ``zoominfo_only_coverage`` of the others; one contact per real person,
+chosen by a seeded hash, so the same people every run), under its own numeric ids (10 digits), its own company ids,
 names with variants (a middle initial; "Bob" for "Robert" ...), ``externalUrls`` LinkedIn URLs in its
 own usual form (no scheme) or a variant, the person's work email for about 70 % (none for the rest),
 ``contactAccuracyScore`` as an int or a string ("90.0"), company fields in ZoomInfo's taxonomy (filling
@@ -157,7 +158,7 @@ CLIENT_JWT_AUD = "enterprise_api"
 CLIENT_JWT_ISS = "api-client@zoominfo.com"
 
 # Population mix (shares of ZoomInfo contacts unless said otherwise).
-COVERAGE = 0.60  # share of real people ZoomInfo knows
+COVERAGE = 0.60  # share of real people ZoomInfo knows (the population's zoominfo_coverage default)
 EMAIL_RATE = 0.70
 NICKNAME_RATE = 0.35  # of people whose first name has a common short form
 MIDDLE_INITIAL_RATE = 0.20
@@ -412,9 +413,13 @@ class ZoomInfoWorld:
         self._companies: dict[str, ZiCompany] = {}
         contacts: list[Contact] = []
         used: set[int] = set()
+        # The population says how many of the people Apollo knows ZoomInfo knows too, and how
+        # many of the others (ZoomInfo's own people); by default 60 % of everybody.
+        known = population.rates.get("zoominfo_coverage", COVERAGE)
+        own = population.rates.get("zoominfo_only_coverage", COVERAGE)
         for real_id in sorted(population.by_real_id):
             rng = random.Random(stable_hash("zoominfo", self.seed, real_id))
-            if rng.random() >= COVERAGE:
+            if rng.random() >= (known if population.apollo_knows(real_id) else own):
                 continue
             contacts.append(self._contact(real_id, rng, used))
         contacts.sort(key=lambda c: c.id)
@@ -427,6 +432,23 @@ class ZoomInfoWorld:
             for first in {c.first_name, c.person.first_name}:
                 key = (first.strip().lower(), c.last_name.strip().lower(), c.company.name.strip().lower())
                 self.by_name_company.setdefault(key, c)
+        # Positions of the contacts by title word: a title search reads its candidates, not everybody.
+        self._by_word: dict[str, set[int]] = {}
+        for i, c in enumerate(contacts):
+            for word in title_tokens(c.job_title):
+                self._by_word.setdefault(word, set()).add(i)
+
+    def find(self, filters: ContactFilters) -> list[Contact]:
+        """Every contact matching ``filters``, in id order (the filters decide; title words only narrow)."""
+        if not filters.titles:
+            return [c for c in self.contacts if filters.matches(c)]
+        found: set[int] = set()
+        for title in filters.titles:
+            words = title_tokens(title)
+            if words:  # an empty title matches nobody
+                postings = sorted((self._by_word.get(w, set()) for w in words), key=len)
+                found |= postings[0].intersection(*postings[1:])
+        return [self.contacts[i] for i in sorted(found) if filters.matches(self.contacts[i])]
 
     def _contact(self, real_id: str, rng: random.Random, used: set[int]) -> Contact:
         records = self.population.by_real_id[real_id]
@@ -1288,7 +1310,7 @@ class ZoomInfoApp(VendorApp):
             hit = self._search_cache.get(filters)
         if hit is not None:
             return hit
-        found = [c for c in self.world.contacts if filters.matches(c)]
+        found = self.world.find(filters)
         with self._lock:
             if len(self._search_cache) >= 512:
                 self._search_cache.clear()
@@ -1505,8 +1527,8 @@ class ZoomInfoApp(VendorApp):
 
         Accepts ``titles`` / ``locations`` (query parameters or JSON lists; locations in Apollo's
         "City, State" form, or a state, or a country) or ZoomInfo's own filter names. Each person
-        lists ``zoominfo_ids`` (their contact), ``apollo_ids`` (every Apollo record of the person),
-        and whether ZoomInfo will refuse to sell them (``opted_out``, ``stale``).
+        lists ``zoominfo_ids`` (their contact), ``apollo_ids`` (every Apollo record of the person;
+        none for a person only ZoomInfo knows), and whether ZoomInfo will refuse to sell them (``opted_out``, ``stale``).
         """
         merged: dict[str, Any] = {k: (v if len(v) > 1 else v[0]) for k, v in params.items() if k != "vendor"}
         merged.update(body if isinstance(body, dict) else {})
@@ -1527,6 +1549,8 @@ class ZoomInfoApp(VendorApp):
         for truth in self.ctx.population.ground_truth(records):
             c = by_real[truth.real_id]
             entry = truth.as_dict()
+            if not self.ctx.population.apollo_knows(truth.real_id):
+                entry["apollo_ids"] = []  # ZoomInfo's own person: Apollo sells no record of them
             entry.update(
                 zoominfo_ids=[str(c.id)],
                 opted_out=c.opted_out,
