@@ -4,7 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+# FULL=1 (the full-size demo) keeps its own store and instance beside the quick demo's
+ifdef FULL
+export LEAD_SPRINT_STATE_DIR ?= $(CURDIR)/.lead_sprint/full
+export DAGSTER_HOME ?= $(CURDIR)/.lead_sprint/full/dagster_home
+export LEAD_SPRINT_SANDBOX_POPULATION ?= full
+else
 export DAGSTER_HOME ?= $(CURDIR)/.lead_sprint/dagster_home
+endif
 
 .PHONY: demo test dev lint services bench sandbox-stop clean
 
@@ -24,7 +31,7 @@ test: $(STAMP) services
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
-## dev: the Dagster UI and daemon on the demo's DAGSTER_HOME (http://127.0.0.1:3000)
+## dev: the Dagster UI and daemon on the demo's DAGSTER_HOME (http://127.0.0.1:3000); FULL=1: the full demo's
 dev: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	@test -f $(DAGSTER_HOME)/dagster.yaml || cp lead_assets/config/dagster_local.yaml $(DAGSTER_HOME)/dagster.yaml

@@ -140,10 +140,15 @@ def _print_status(as_json: bool, targets: bool = False) -> None:
 
 def cmd_demo(args) -> int:
     os.environ["LEAD_SPRINT_SANDBOX"] = "1"
-    if args.full:
-        os.environ.setdefault("LEAD_SPRINT_SANDBOX_POPULATION", "full")
-    from lead_assets.config.environment import apply_sandbox_env
+    os.environ["LEAD_SPRINT_SANDBOX_POPULATION"] = "full" if args.full else "default"
+    from lead_assets.config.environment import SANDBOX_STATE_FILE, apply_sandbox_env
+    from lead_assets.sandbox.launcher import stop_sandbox
 
+    try:
+        apply_sandbox_env()
+    except RuntimeError as exc:  # a sandbox of another size is running: the demo owns its sandbox, restart it
+        print(f"restarting the sandbox: {exc}")
+        stop_sandbox(SANDBOX_STATE_FILE)
     url = apply_sandbox_env()
     hours = _hours(None, None if args.full else args.hours)
     home = _ensure_dagster_home()
@@ -305,14 +310,14 @@ def _wait_for_final_report(instance, timeout: float) -> str | None:
 
 def _drop_sales_navigator_export() -> Path:
     """Put the sandbox's lead-list export where the import folder setting points."""
-    from lead_assets.config.environment import env_or_default
+    from lead_assets.config.environment import env_or_default, sandbox_population
     from lead_assets.sandbox.population import Population
     from lead_assets.sandbox.sales_navigator_export import export_csv
 
     folder = Path(env_or_default("SALES_NAVIGATOR_IMPORT_DIR") or STATE_DIR / "imports" / "sales_navigator")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "sales_navigator_export.csv"
-    target.write_bytes(export_csv(Population.generate(7, 6000, None)))
+    target.write_bytes(export_csv(Population.for_setting(sandbox_population() or "default")))
     return target
 
 
@@ -437,7 +442,13 @@ def cmd_sandbox(args) -> int:
         stop_sandbox(SANDBOX_STATE_FILE)
         print("sandbox stopped")
     else:
-        print(ensure_sandbox(SANDBOX_STATE_FILE))
+        from lead_assets.config.environment import sandbox_population
+
+        population = sandbox_population()
+        try:
+            print(ensure_sandbox(SANDBOX_STATE_FILE, **({} if population is None else {"population": population})))
+        except RuntimeError as exc:
+            raise SystemExit(f"lead-sprint sandbox start: {exc}; `lead-sprint sandbox stop` first") from None
     return 0
 
 
