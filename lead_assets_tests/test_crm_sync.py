@@ -261,9 +261,9 @@ def test_hubspot_rate_window_is_honoured_and_the_daily_limit_stops_cleanly(sandb
     assert first.created == 150 and sandbox.stats()["vendors"]["hubspot"]["responses_429"] <= 1
     # Setup took 8 calls and the first run 7: leave room for the property list and one batch.
     sandbox.update_config({"limits": {"hubspot": {"api": {"day": 17}}}})
-    second = run(store, cfg)
-    assert second.status == "stopped" and "allowance spent" in second.message
-    assert second.created == 25 and second.skipped["over budget"] == 75 and second.unchanged == 150
+    second = run(store, cfg)  # the daily headers say 0 left: the rest waits for the account's next day
+    assert second.status == "deferred" and "DAILY API limit is spent" in second.message and second.resume_at
+    assert second.created == 25 and second.skipped["deferred"] == 75 and second.unchanged == 150
     sandbox.update_config({"limits": {"hubspot": {"api": {"day": 1000}}}})
     assert run(store, cfg).created == 75
 
