@@ -379,6 +379,35 @@ def test_hubspot_erasure_uses_the_recorded_contact_id_first(sqlite_url):
     assert report.crm_outcome == "deleted" and client.calls == [("gdpr_delete", "777", None)]
 
 
+def test_hubspot_erasure_against_the_sandbox_audits_what_happened(sandbox, sqlite_url):
+    """Corrections 8: an unknown email answers 204 and is blocklisted; only a found contact is `deleted`."""
+    from lead_assets.clients.hubspot import HubSpotClient
+    from lead_assets.store.lead_store import LeadStore
+
+    sandbox.reset(config=True)
+    hubspot = sandbox.router.apps["hubspot"]
+    client = HubSpotClient(sandbox.url("hubspot"), "sandbox-hubspot-token", sleep=lambda s: None)
+    store = LeadStore(sqlite_url)
+    index = _seed(store)
+    report = erase_person(store, index, client, "hubspot", "zelda@acme.com", "never-synced", kind="email")
+    assert report.crm_outcome == "not_found_blocklisted" and report.counts["crm_records_deleted"] == 0
+    assert hubspot.stats()["gdpr_blocklisted"] == 1 and hubspot.stats()["gdpr_deleted"] == 0
+    # The blocklisted address cannot come back into the portal.
+    refused = client.batch_upsert([{"idProperty": "email", "id": "zelda@acme.com", "properties": {},
+                                    "objectWriteTraceId": "t"}])
+    assert refused.status == 207 and refused.errors[0].codes == ["BLOCKLISTED_EMAIL"]
+
+    # A contact the sync state does not know (state lost) is found by the search and deleted.
+    sandbox.reset(config=True)
+    created = client.batch_upsert([{"idProperty": "email", "id": "zelda@acme.com",
+                                    "properties": {"firstname": "Zelda"}, "objectWriteTraceId": "t"}])
+    assert created.results[0]["new"] is True
+    index = _seed(store)
+    report = erase_person(store, index, client, "hubspot", "zelda@acme.com", "synced", kind="email")
+    assert report.crm_outcome == "deleted" and hubspot.stats()["gdpr_deleted"] == 1
+    assert hubspot.contacts_snapshot() == [] and hubspot.stats()["gdpr_blocklisted"] == 0
+
+
 def test_salesforce_delete_uses_the_recorded_lead_id(sqlite_url):
     from lead_assets.store.crm_sync_state import write_states
     from lead_assets.store.lead_store import LeadStore

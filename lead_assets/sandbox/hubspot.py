@@ -90,6 +90,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_value_length": 65_536,  # HubSpot's limit for a string property value
     "shuffle_results": True,
     "account_time_zone": "UTC",  # the portal's time zone: the DAILY limit resets at its midnight
+    "daily_headers": True,  # False: as for OAuth apps, no X-HubSpot-RateLimit-Daily(-Remaining) headers
 }
 TEN_SECONDLY_DEFAULT = 10.0
 
@@ -458,14 +459,17 @@ class HubSpotApp(VendorApp):
             if daily:
                 day, reset_at = self._account_day(now, float(windows.get("day", 86_400) or 86_400))
                 day_used = self.daily_used.get((token, day), 0)
-                headers["X-HubSpot-RateLimit-Daily"] = str(int(daily))
-                headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, int(daily) - day_used))
+                daily_headers = bool(self.settings()["daily_headers"])
+                if daily_headers:
+                    headers["X-HubSpot-RateLimit-Daily"] = str(int(daily))
+                    headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, int(daily) - day_used))
                 if day_used >= int(daily):
                     self.rate_limited["DAILY"] += 1
                     return self._too_many("DAILY", reset_at - now, headers), headers
                 self.daily_used = {k: v for k, v in self.daily_used.items() if k[1] == day}
                 self.daily_used[(token, day)] = day_used + 1
-                headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, int(daily) - day_used - 1))
+                if daily_headers:
+                    headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, int(daily) - day_used - 1))
             if burst:
                 used = self.window.record(token, now)
                 headers["X-HubSpot-RateLimit-Remaining"] = str(max(0, int(burst) - used))
