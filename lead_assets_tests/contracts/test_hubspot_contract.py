@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lead_assets.clients.errors import VendorCallFailed
-from lead_assets.clients.hubspot import DailyLimitReached, HubSpotClient, MissingScopes
+from lead_assets.clients.errors import RateLimitExhausted, VendorAuthError, VendorCallFailed
+from lead_assets.clients.hubspot import HubSpotClient
 from lead_assets_tests.contracts.recorder import Recorder, Reply
 
 PROPS = "/crm/v3/properties/contacts"
@@ -52,7 +52,8 @@ class Clock:
 
 
 def client(rec, clock=None, **kw):
-    clock = clock or Clock(datetime(2026, 12, 4, 12, 0, tzinfo=UTC))
+    if clock is None:
+        return HubSpotClient(rec.url, "pat-na1-token", sleep=lambda s: None, **kw)
     return HubSpotClient(rec.url, "pat-na1-token", sleep=clock.sleep, clock=clock, **kw)
 
 
@@ -109,12 +110,12 @@ def test_daily_429_stops_at_once_until_midnight_in_the_account_time_zone(rec):
     rec.on("POST", UPSERT, Reply(429, DAILY))
     clock = Clock(datetime(2026, 12, 4, 23, 30, tzinfo=UTC))
     hs = client(rec, clock, account_time_zone="America/New_York")
-    with pytest.raises(DailyLimitReached) as caught:
+    with pytest.raises(RateLimitExhausted) as caught:  # DailyLimitReached
         hs.batch_upsert([{"idProperty": "email", "id": "a@b.co", "properties": {}}])
     assert caught.value.resume_at == datetime(2026, 12, 5, 5, 0, tzinfo=UTC)
     assert "America/New_York" in str(caught.value) and "DAILY" in str(caught.value)
     assert len(rec.requests) == 1 and clock.slept == []  # no retry, no sleep: waiting cannot help
-    with pytest.raises(DailyLimitReached):  # and nothing more is sent today
+    with pytest.raises(RateLimitExhausted):  # and nothing more is sent today
         hs.list_properties()
     assert len(rec.requests) == 1
 
@@ -127,7 +128,7 @@ def test_missing_scope_403_names_the_scope(rec):
         "errors": [{"message": "One or more of the following scopes are required.",
                     "context": {"requiredGranularScopes": ["crm.schemas.contacts.read"]}}],
         "links": {"scopes": "https://developers.hubspot.com/scopes"}}))
-    with pytest.raises(MissingScopes, match="crm.schemas.contacts.read.*HUBSPOT_ACCESS_TOKEN|HUBSPOT_ACCESS_TOKEN"
+    with pytest.raises(VendorAuthError, match="crm.schemas.contacts.read.*HUBSPOT_ACCESS_TOKEN|HUBSPOT_ACCESS_TOKEN"
                        ".*crm.schemas.contacts.read") as caught:
         client(rec).list_properties()
     assert caught.value.scopes == ["crm.schemas.contacts.read"] and len(rec.requests) == 1

