@@ -251,7 +251,11 @@ def test_hubspot_values_too_long_are_truncated_by_rule_or_rejected_with_the_reas
     assert contacts(sandbox)[0]["properties"]["company"] == "C" * 255
 
 
-def test_hubspot_rate_window_is_honoured_and_the_daily_limit_stops_cleanly(sandbox, store):
+def test_hubspot_rate_window_is_honoured_and_the_daily_limit_stops_cleanly(sandbox, store, monkeypatch):
+    from datetime import datetime, timedelta
+
+    import lead_assets.pipeline.crm_sync as crm_sync
+
     cfg = setup_hubspot(sandbox, store, 250, batch_size=25)
     sandbox.update_config(
         {"windows": {"ten_secondly": 0.5}, "limits": {"hubspot": {"api": {"ten_secondly": 4, "day": 100}}}}
@@ -265,6 +269,8 @@ def test_hubspot_rate_window_is_honoured_and_the_daily_limit_stops_cleanly(sandb
     assert second.status == "deferred" and "DAILY API limit is spent" in second.message and second.resume_at
     assert second.created == 25 and second.skipped["deferred"] == 75 and second.unchanged == 150
     sandbox.update_config({"limits": {"hubspot": {"api": {"day": 1000}}}})
+    next_day = datetime.fromisoformat(second.resume_at) + timedelta(seconds=1)
+    monkeypatch.setattr(crm_sync, "utc_now", lambda: next_day)
     assert run(store, cfg).created == 75
 
 
@@ -464,9 +470,12 @@ def test_salesforce_jwt_bearer_flow(sandbox):
 # -- vendor-apis.md Corrections 6-7: HubSpot's 429 policies and scopes --------------------------
 
 
-def test_hubspot_daily_429_defers_the_rest_to_the_account_next_day_without_charging_attempts(sandbox, store):
+def test_hubspot_daily_429_defers_the_rest_to_the_account_next_day_without_charging_attempts(
+        sandbox, store, monkeypatch):
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
+
+    import lead_assets.pipeline.crm_sync as crm_sync
 
     cfg = setup_hubspot(sandbox, store, 100, batch_size=25, account_time_zone="America/New_York")
     app = hubspot_app(sandbox)
@@ -486,8 +495,13 @@ def test_hubspot_daily_429_defers_the_rest_to_the_account_next_day_without_charg
     deferred = st[st["state"] == "skipped"]
     assert len(deferred) == 50 and (deferred["attempts"] == 0).all()
     assert deferred["reason"].str.startswith("deferred: hubspot DAILY API limit spent").all()
-    sandbox.update_config({"limits": {"hubspot": {"api": {"day": 10_000}}}})  # the account's next day
-    after = run(store, cfg)
+    sandbox.update_config({"limits": {"hubspot": {"api": {"day": 10_000}}}})
+    calls = sandbox.stats()["vendors"]["hubspot"]["requests_total"]
+    again = run(store, cfg)  # the same day: nothing is asked of HubSpot
+    assert again.status == "deferred" and again.resume_at == report.resume_at and again.sent == 0
+    assert sandbox.stats()["vendors"]["hubspot"]["requests_total"] == calls
+    monkeypatch.setattr(crm_sync, "utc_now", lambda: midnight.astimezone(UTC) + timedelta(minutes=1))
+    after = run(store, cfg)  # the account's next day
     assert after.status == "ok" and after.created == 50 and after.unchanged == 50
     assert (states(store, "hubspot")["attempts"] == 1).all()  # every lead sent once, none charged twice
 

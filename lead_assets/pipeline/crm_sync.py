@@ -59,7 +59,13 @@ from lead_assets.core.crm_mapping import (
     validate_hubspot_mapping,
     validate_salesforce_mapping,
 )
-from lead_assets.store.crm_sync_state import read_states, state_counts, write_states
+from lead_assets.store.crm_sync_state import (
+    deferred_reason,
+    deferred_until,
+    read_states,
+    state_counts,
+    write_states,
+)
 from lead_assets.store.lead_store import LeadStore, utc_now
 
 SPLIT_STATUSES = frozenset({400, 409, 413, 422})
@@ -361,6 +367,13 @@ class _Run:
 
     def run(self, lead_ids: Sequence[str] | None, suppressed: set[str], max_records: int | None) -> None:
         report = self.report
+        resume = deferred_until(self.store, self.crm)
+        if resume is not None and resume > utc_now():
+            # An earlier run met the daily limit: asking again before it resets only adds refusals.
+            report.status, report.resume_at = "deferred", resume.isoformat(timespec="seconds")
+            report.message = (f"deferred: {self.crm}'s DAILY API limit was spent by an earlier run; "
+                              f"nothing is sent before {report.resume_at}")
+            return
         report.mapping = mapping = self.validate()
         if not mapping.ok:
             report.status = "mapping_invalid"
@@ -582,10 +595,9 @@ class _Run:
         The run ends `deferred` (the Dagster step fails without retries: retrying today cannot
         help); no lead is charged an attempt or marked rejected.
         """
-        resume = exc.resume_at.isoformat(timespec="seconds")
-        why = f"{self.crm} DAILY API limit spent; resumes after {resume} (midnight {exc.time_zone})"
+        why = deferred_reason(self.crm, exc.resume_at, exc.time_zone).removeprefix("deferred: ")
         self.skip_unresolved(sorted(self.unresolved), why, bucket="deferred")
-        self.report.status, self.report.resume_at = "deferred", resume
+        self.report.status, self.report.resume_at = "deferred", exc.resume_at.isoformat(timespec="seconds")
         self.report.message = f"deferred to the account's next day: {_short(exc)}"
         self.log.warning("CRM sync deferred: %s", self.report.message)
 
