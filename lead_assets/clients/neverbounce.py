@@ -4,7 +4,8 @@ Contract: shared/vendor-apis.md section 5. Base URL and key come from configurat
 (`NEVERBOUNCE_BASE_URL`, `NEVERBOUNCE_API_KEY`). The single check is a `GET` with query
 parameters (`key`, `email`, `address_info`, `credits_info`, `timeout`), as the v4.2 reference and
 the official SDKs send it (vendor-apis.md Corrections 3); the key therefore sits in the URL, and
-`redact` strips `key=` from every logged message and error.
+`redact` strips `key=` from every error, and a filter on urllib3's connection log (which
+writes each request line, query included, at DEBUG) strips it there too.
 
 NeverBounce reports application errors as HTTP 200 with a `status` field, so the body is
 read before anything else:
@@ -30,7 +31,7 @@ from lead_assets.clients.errors import (
     VendorCallFailed,
     VendorRequestError,
 )
-from lead_assets.clients.http import CallRecord, VendorResponse
+from lead_assets.clients.http import CallRecord, VendorResponse, redact
 from lead_assets.clients.hunter import Retry, call_with_retries, make_http, retry_transport, set_credits
 
 CHECK_PATH = "/v4/single/check"
@@ -42,6 +43,24 @@ RESULTS = frozenset({"valid", "invalid", "disposable", "catchall", "unknown"})
 DEFAULT_LIMITS: dict[str, dict[str, int]] = {"single": {"second": 20}}
 _AUTH_STATUSES = frozenset({"auth_failure", "bad_referrer"})
 _RETRY_STATUSES = frozenset({"throttle_triggered", "temp_unavail"})
+
+
+class _RedactQueryKey(logging.Filter):
+    """Removes `key=...` from urllib3's request lines: the single check carries its key in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def _guard_urllib3_log() -> None:
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactQueryKey) for f in logger.filters):
+        logger.addFilter(_RedactQueryKey())
+
+
+_guard_urllib3_log()
 
 
 @dataclass
