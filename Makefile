@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: run a compressed 24-hour sprint against the built-in sandbox (SQLite, no Redis)
+## demo: run a compressed sprint against the built-in sandbox through a Dagster daemon (SQLite, no Redis);
+## FULL=1: every hour and every source against the full-size sandbox (every target of the brief met)
 demo: $(STAMP)
-	$(BIN)/lead-sprint demo $(if $(HOURS),--hours $(HOURS),)
+	$(BIN)/lead-sprint demo $(if $(FULL),--full,$(if $(HOURS),--hours $(HOURS),))
 
 ## test: ruff + the whole pytest suite against the real PostgreSQL and Redis
 test: $(STAMP) services
@@ -49,3 +50,14 @@ sandbox-stop: $(STAMP)
 
 clean:
 	rm -rf .lead_sprint
+
+## image: build the container image (Dockerfile) with podman or docker, whichever is installed
+IMAGE ?= lead-sprint:0.1.0
+BASE_IMAGE ?= python:3.11-slim
+.PHONY: image
+image:
+	@engine=$$(command -v podman || command -v docker); \
+	if [ -z "$$engine" ]; then echo "make image: no container engine (podman or docker) is installed; see docs/deploy.md" >&2; exit 1; fi; \
+	if ! "$$engine" info >/dev/null 2>&1; then echo "make image: $$engine is installed but cannot reach its daemon/runtime ($$engine info fails); see docs/deploy.md" >&2; exit 1; fi; \
+	echo "$$engine build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) ."; \
+	"$$engine" build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .

@@ -17,7 +17,17 @@ import redis
 from lead_assets.store.lead_store import LeadStore
 
 PG_ADMIN_URL = os.environ.get("LEADS_TEST_PG_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
-REDIS_TEST_URL = os.environ.get("LEADS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+def _redis_test_url() -> str:
+    """DB 15 by default; under pytest-xdist each worker gets its own database (15, 14, ...) to flush."""
+    url = os.environ.get("LEADS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        base, _, db = url.rpartition("/")
+        url = f"{base}/{int(db or 15) - int(worker[2:])}"
+    return url
+
+
+REDIS_TEST_URL = _redis_test_url()
 
 # Everything the store writes, emptied between tests that share the session database.
 STORE_TABLES = (
@@ -99,3 +109,10 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def own_rate_windows(tmp_path_factory, monkeypatch):
+    """Each test counts its vendors' rate windows apart: without Redis, limiters share a file per host
+    (`clients/file_counters.py`), and one test's calls must not make the next one wait."""
+    monkeypatch.setenv("LEAD_SPRINT_STATE_DIR", str(tmp_path_factory.mktemp("state")))

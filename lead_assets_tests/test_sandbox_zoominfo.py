@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections import Counter
 
 import pytest
 import requests
@@ -31,7 +32,7 @@ SEARCH_ROW_KEYS = {
     "hasCompanyCountry", "hasCompanyRevenue", "hasCompanyEmployeeCount", "directPhoneDoNotCall",
     "mobilePhoneDoNotCall", "company",
 }
-TITLES = "PPC Manager,ppc lead,Paid Search Manager,Media Buyer,Digital Marketing Manager"
+TITLES = "PPC Manager OR ppc lead OR Paid Search Manager OR Media Buyer OR Digital Marketing Manager"
 
 
 @pytest.fixture(scope="module")
@@ -197,16 +198,15 @@ def test_bad_search_requests_are_400_json_api_or_404_zi9998(sandbox):
 
 def test_title_and_location_filters(sandbox):
     headers = login(sandbox)
-    as_string = all_ids(sandbox, headers, jobTitle="PPC Manager,ppc lead")
-    as_list = all_ids(sandbox, headers, jobTitle=["PPC Manager", "ppc lead"])
-    assert as_string == as_list and as_string[0] > 0
-    metros = [all_ids(sandbox, headers, jobTitle=TITLES, metroRegion=m)
-              for m in ("usa.texas.austin", "US - TX - Austin", "Austin, Texas", "Austin, TX")]
+    either = all_ids(sandbox, headers, jobTitle="PPC Manager OR ppc lead")
+    ppc_manager = all_ids(sandbox, headers, jobTitle="PPC Manager")
+    assert either[0] > ppc_manager[0] > 0
+    metros = [all_ids(sandbox, headers, jobTitle=TITLES, metroRegion=m) for m in ("usa.texas.austin", "US - TX - Austin")]
     assert metros[0][0] > 0 and all(m == metros[0] for m in metros)
     state_name = all_ids(sandbox, headers, jobTitle=TITLES, state="Texas")
     state_code = all_ids(sandbox, headers, jobTitle=TITLES, state="TX")
     assert state_name == state_code and state_name[0] > metros[0][0]
-    both = all_ids(sandbox, headers, jobTitle=TITLES, metroRegion=["usa.texas.austin", "usa.texas.dallas"])
+    both = all_ids(sandbox, headers, jobTitle=TITLES, metroRegion="usa.texas.austin,usa.texas.dallas")
     dallas = all_ids(sandbox, headers, jobTitle=TITLES, metroRegion="usa.texas.dallas")
     assert both[0] == metros[0][0] + dallas[0]
     person = all_ids(sandbox, headers, jobTitle=TITLES, state="Texas", locationSearchType="Person")
@@ -225,7 +225,7 @@ def test_title_and_location_filters(sandbox):
 def test_enrich_statuses_fields_and_match_keys(sandbox):
     headers = login(sandbox)
     world = world_for(sandbox.population)
-    good = [c for c in world.contacts if not c.opted_out and not c.stale and c.email][:3]
+    good = [c for c in world.contacts if c.enrich_status == "FULL_MATCH" and c.email][:3]
     opted = next(c for c in world.contacts if c.opted_out)
     stale = next(c for c in world.contacts if c.stale)
     inputs = [
@@ -257,7 +257,7 @@ def test_enrich_statuses_fields_and_match_keys(sandbox):
 
 def test_reenrichment_is_free_but_counted_as_a_rebuy(sandbox):
     headers = login(sandbox)
-    cid = next(c.id for c in world_for(sandbox.population).contacts if not c.opted_out and not c.stale)
+    cid = next(c.id for c in world_for(sandbox.population).contacts if c.enrich_status == "FULL_MATCH")
     enrich(sandbox, headers, [{"personId": cid}])
     enrich(sandbox, headers, [{"personId": cid}])
     s = stats(sandbox)
@@ -333,7 +333,7 @@ def test_injected_faults_use_the_gateway_shape_and_malformed_enrich_is_still_bil
     r = search(sandbox, headers, jobTitle="PPC Manager")
     assert_gateway_error(r, 429, "ZI0004")
     assert r.headers["Retry-After"] == "1"
-    cid = next(c.id for c in world_for(sandbox.population).contacts if not c.opted_out and not c.stale)
+    cid = next(c.id for c in world_for(sandbox.population).contacts if c.enrich_status == "FULL_MATCH")
     configure(sandbox, faults={"zoominfo": {"fail_next": 1, "fail_next_kind": "malformed"}})
     r = enrich(sandbox, headers, [{"personId": cid}])
     assert r.status_code == 200
@@ -378,7 +378,7 @@ def test_ground_truth_matches_a_full_search_and_names_both_vendors_ids(sandbox):
     truth = r.json()
     ids = set()
     for metro in ("usa.texas.austin", "usa.newyork.newyork"):
-        ids |= set(all_ids(sandbox, headers, jobTitle=titles, metroRegion=metro)[1])
+        ids |= set(all_ids(sandbox, headers, jobTitle=" OR ".join(titles), metroRegion=metro)[1])
     assert {int(i) for p in truth["people"] for i in p["zoominfo_ids"]} == ids
     assert truth["distinct_people"] == len(truth["people"]) == len(ids)
     world = world_for(sandbox.population)
@@ -386,3 +386,130 @@ def test_ground_truth_matches_a_full_search_and_names_both_vendors_ids(sandbox):
         contact = world.by_id[int(person["zoominfo_ids"][0])]
         assert contact.real_id == person["real_id"]
         assert set(person["apollo_ids"]) == {r.id for r in sandbox.population.by_real_id[person["real_id"]]}
+
+
+# -- every matchStatus, malformed filters, the GTM API (vendor-apis.md Corrections 1-2, 2.4) ------
+
+
+def test_every_enrich_status_at_a_small_fixed_rate(sandbox):
+    world = world_for(sandbox.population)
+    shares = Counter(c.enrich_status for c in world.contacts)
+    assert [ZoomInfoWorld(sandbox.population).contacts[i].enrich_status for i in range(50)] == [
+        c.enrich_status for c in world.contacts[:50]]  # fixed per seed
+    assert shares["FULL_MATCH"] / len(world.contacts) > 0.9
+    for status in ("CONTACT_ONLY_MATCH", "COMPANY_ONLY_MATCH", "OPT_OUT", "NO_MATCH", "SERVICE_ERROR"):
+        assert 0 < shares[status] / len(world.contacts) < 0.03, status
+    headers = login(sandbox)
+    pick = {s: next(c for c in world.contacts if c.enrich_status == s)
+            for s in ("FULL_MATCH", "CONTACT_ONLY_MATCH", "COMPANY_ONLY_MATCH", "NON_MATCH_BY_CONTACT_ACCURACY_MIN",
+                      "SERVICE_ERROR")}
+    inputs = [{"personId": c.id} for c in pick.values()] + [{"personId": "not-an-id"}]
+    fields = ("firstName", "email", "jobTitle", "companyName", "companyWebsite")
+    result = enrich(sandbox, headers, inputs, fields).json()["data"]["result"]
+    assert [r["matchStatus"] for r in result] == [*list(pick)[:4], "SERVICE_ERROR", "INVALID_INPUT"]
+    full, contact_only, company_only = (r["data"] for r in result[:3])
+    assert set(full[0]) == {"id", *fields}
+    assert set(contact_only[0]) == {"id", "firstName", "email", "jobTitle"}  # the contact, no company data
+    assert set(company_only[0]) == {"companyName", "companyWebsite"}  # the company, no person
+    assert all(r["data"] == [] for r in result[3:])
+    again = enrich(sandbox, headers, [{"personId": pick["SERVICE_ERROR"].id}], fields).json()["data"]["result"]
+    assert again[0]["matchStatus"] == "FULL_MATCH"  # transient: the next ask answers
+    s = stats(sandbox)
+    assert s["credits_consumed"] == 3  # FULL_MATCH, CONTACT_ONLY_MATCH, the recovered SERVICE_ERROR
+    assert s["enrichment_statuses"]["SERVICE_ERROR"] == 1 and s["enrichment_statuses"]["COMPANY_ONLY_MATCH"] == 1
+
+
+def test_limit_exceeded_once_the_record_limit_is_spent(sandbox):
+    settings(sandbox, record_limit=2)
+    headers = login(sandbox)
+    ids = [c.id for c in world_for(sandbox.population).contacts if c.enrich_status == "FULL_MATCH"][:4]
+    result = enrich(sandbox, headers, [{"personId": i} for i in ids]).json()["data"]["result"]
+    assert [r["matchStatus"] for r in result] == ["FULL_MATCH", "FULL_MATCH", "LIMIT_EXCEEDED", "LIMIT_EXCEEDED"]
+    assert result[2]["data"] == []
+    again = enrich(sandbox, headers, [{"personId": ids[0]}]).json()["data"]["result"]
+    assert again[0]["matchStatus"] == "FULL_MATCH"  # a record under management costs nothing more
+    assert stats(sandbox)["credits_consumed"] == 2
+
+
+def test_malformed_filters_answer_nothing_without_an_error(sandbox):
+    headers = login(sandbox)
+    titles = ["PPC Manager", "Media Buyer"]
+    good = all_ids(sandbox, headers, jobTitle=" OR ".join(titles), state="Texas,California")
+    assert good[0] > 20
+    comma_joined = all_ids(sandbox, headers, jobTitle=",".join(titles), state="Texas,California")
+    assert comma_joined[0] < good[0] / 10  # read as one title almost nobody holds
+    for body in ({"jobTitle": titles}, {"jobTitle": "PPC Manager", "state": ["Texas"]},
+                 {"jobTitle": "PPC Manager", "metroRegion": ["usa.texas.austin"]},
+                 {"jobTitle": "PPC Manager", "country": ["United States"]},
+                 {"jobTitle": "PPC Manager", "metroRegion": "Austin, Texas"}):
+        r = search(sandbox, headers, **body)
+        assert r.status_code == 200 and r.json()["totalResults"] == 0, body
+
+
+def gtm_token(sandbox, client_id="sandbox-zoominfo-gtm-client", secret="sandbox-zoominfo-gtm-secret", **form):
+    return requests.post(url(sandbox, "/gtm/oauth/v1/token"), auth=(client_id, secret),
+                         data={"grant_type": "client_credentials", **form}, timeout=5)
+
+
+def gtm_post(sandbox, path, token, body, **params):
+    return requests.post(url(sandbox, f"/gtm/data/v1{path}"), json=body, params=params, timeout=10,
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.api+json"})
+
+
+def test_gtm_token_is_a_client_credentials_grant(sandbox):
+    r = gtm_token(sandbox)
+    assert r.status_code == 200 and r.json()["token_type"] == "Bearer" and r.json()["expires_in"] == 3600
+    assert gtm_token(sandbox, secret="wrong").json()["error"] == "invalid_client"
+    assert gtm_token(sandbox, secret="wrong").status_code == 401
+    bad_grant = requests.post(url(sandbox, "/gtm/oauth/v1/token"), data={
+        "grant_type": "password", "client_id": "sandbox-zoominfo-gtm-client",
+        "client_secret": "sandbox-zoominfo-gtm-secret"}, timeout=5)
+    assert bad_grant.status_code == 400 and bad_grant.json()["error"] == "unsupported_grant_type"
+    # a GTM token opens no legacy endpoint, a legacy JWT no GTM one
+    assert_gateway_error(search(sandbox, {"Authorization": f"Bearer {r.json()['access_token']}"},
+                                jobTitle="PPC Manager"), 401, "ZI0002")
+    legacy_jwt = login(sandbox)["Authorization"].split()[1]
+    body = {"data": {"type": "ContactSearch", "attributes": {"jobTitle": "PPC Manager"}}}
+    assert_gateway_error(gtm_post(sandbox, "/contacts/search", legacy_jwt, body), 401, "ZI0002")
+
+
+def test_gtm_search_is_json_api_paged_by_query_with_record_and_page_totals(sandbox):
+    token = gtm_token(sandbox).json()["access_token"]
+    body = {"data": {"type": "ContactSearch", "attributes": {"jobTitle": TITLES}}}
+    r = gtm_post(sandbox, "/contacts/search", token, body, **{"page[number]": 2, "page[size]": 7})
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/vnd.api+json"
+    page = r.json()
+    total, legacy_ids = all_ids(sandbox, login(sandbox), jobTitle=TITLES)
+    assert page["meta"]["totalResults"] == total and page["meta"]["page"] == {
+        "number": 2, "size": 7, "total": -(-total // 7)}
+    assert [int(x["id"]) for x in page["data"]] == legacy_ids[7:14]
+    assert all(x["type"] == "Contact" and isinstance(x["id"], str) and "id" not in x["attributes"]
+               for x in page["data"])
+    assert set(page["data"][0]["attributes"]) == SEARCH_ROW_KEYS - {"id"}
+    for bad, params in (({"data": {"type": "ContactEnrich", "attributes": {}}}, {}),
+                        ({"jobTitle": "x"}, {}), (body, {"page[size]": 101}),
+                        ({"data": {"type": "ContactSearch", "attributes": {"jobTitle": "x", "rpp": 5}}}, {})):
+        r = gtm_post(sandbox, "/contacts/search", token, bad, **params)
+        assert r.status_code == 400 and r.json()["errors"][0]["code"].startswith("PFAPI"), bad
+    wrong_verb = requests.get(url(sandbox, "/gtm/data/v1/contacts/search"),
+                              headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert_gateway_error(wrong_verb, 404, "ZI9998")
+
+
+def test_gtm_enrich_items_carry_match_status_in_meta_and_bill_like_legacy(sandbox):
+    token = gtm_token(sandbox).json()["access_token"]
+    world = world_for(sandbox.population)
+    good = next(c for c in world.contacts if c.enrich_status == "FULL_MATCH")
+    opted = next(c for c in world.contacts if c.enrich_status == "OPT_OUT")
+    inputs = [{"personId": good.id}, {"personId": opted.id}]
+    body = {"data": {"type": "ContactEnrich", "attributes": {"matchPersonInput": inputs,
+                                                            "outputFields": ["firstName", "email"]}}}
+    data = gtm_post(sandbox, "/contacts/enrich", token, body).json()["data"]
+    assert data[0] == {"type": "Contact", "id": str(good.id), "attributes": {"firstName": good.first_name,
+                                                                            "email": good.email},
+                       "meta": {"matchStatus": "FULL_MATCH", "input": inputs[0]}}
+    assert data[1] == {"type": "NoMatch", "meta": {"matchStatus": "OPT_OUT", "input": inputs[1]}}
+    assert stats(sandbox)["credits_consumed"] == 1
+    usage = requests.get(url(sandbox, "/gtm/data/v1/users/usage"), headers={"Authorization": f"Bearer {token}"},
+                         timeout=5).json()
+    assert usage["data"]["attributes"]["creditsUsed"] == 1 and stats(sandbox)["credits_consumed"] == 1

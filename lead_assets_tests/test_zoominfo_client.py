@@ -14,6 +14,7 @@ from lead_assets.clients.errors import (
 from lead_assets.clients.zoominfo import (
     ENRICH_MAX,
     ZoomInfoClient,
+    ZoomInfoGtmClient,
     enrich_outcomes,
     jwt_claims,
     remaining_from_headers,
@@ -22,7 +23,7 @@ from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.sandbox.zoominfo import world_for
 
 USER, PASSWORD = "sandbox-zoominfo-user", "sandbox-zoominfo-password"
-QUERY = {"jobTitle": "PPC Manager,ppc lead,Media Buyer,Paid Search Manager", "locationSearchType": "Person"}
+QUERY = {"jobTitle": "PPC Manager OR ppc lead OR Media Buyer OR Paid Search Manager", "locationSearchType": "Person"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def client(sandbox, password=PASSWORD, **kw):
 
 
 def buyable(sandbox, n):
-    return [str(c.id) for c in world_for(sandbox.population).contacts if not c.opted_out and not c.stale][:n]
+    return [str(c.id) for c in world_for(sandbox.population).contacts if c.enrich_status == "FULL_MATCH"][:n]
 
 
 def test_search_pages_cover_total_results_with_one_login(sandbox):
@@ -219,3 +220,79 @@ def test_enrich_outcomes_tolerates_what_vendors_send():
     assert enrich_outcomes(weird, ["11"])["11"].status == "NO_MATCH"
     for bad in (None, [], {"data": []}, {"data": {"result": "x"}}, {"success": False}):
         assert enrich_outcomes(bad, ids) is None
+
+
+# -- the GTM API (vendor-apis.md 2.4), the same interface ----------------------------------------
+
+GTM_ID, GTM_SECRET = "sandbox-zoominfo-gtm-client", "sandbox-zoominfo-gtm-secret"
+
+
+def gtm_client(sandbox, secret=GTM_SECRET, **kw):
+    kw.setdefault("sleep", lambda s: None)
+    return ZoomInfoGtmClient(sandbox.url("zoominfo"), GTM_ID, secret, **kw)
+
+
+def test_gtm_pages_and_enrich_answer_like_legacy(sandbox):
+    g, legacy = gtm_client(sandbox), client(sandbox)
+    first = g.search_contacts(QUERY, 1, rpp=50)
+    assert first.total_results == legacy.search_contacts(QUERY, 1, rpp=50).total_results > 50
+    seen = [p["id"] for p in first.contacts]
+    for page in range(2, first.pages_available() + 1):
+        seen += [p["id"] for p in g.search_contacts(QUERY, page, rpp=50).contacts]
+    assert len(seen) == len(set(seen)) == first.total_results
+    assert {"id", "firstName", "lastName", "jobTitle", "company"} <= set(first.contacts[0])
+    ids = buyable(sandbox, 3)
+    batch = g.enrich_contacts(ids)
+    assert [batch.outcomes[i].status for i in ids] == ["FULL_MATCH"] * 3 and batch.credits == 3.0
+    assert str(batch.outcomes[ids[0]].contact["id"]) == ids[0] and "email" in batch.outcomes[ids[0]].contact
+    assert g.authentications == 1 and g.http.calls[-1].credits == 3.0
+    assert [c.endpoint for c in g.http.drain_calls()][0] == ""  # the token call is in the one call log
+
+
+def test_gtm_expired_token_is_fetched_again_once_and_bad_secrets_stop(sandbox):
+    g = gtm_client(sandbox)
+    g.search_contacts(QUERY, 1)
+    requests.post(f"{sandbox.url('zoominfo')}/__sandbox/expire_tokens", timeout=5)
+    assert g.search_contacts(QUERY, 2).contacts
+    assert g.token_refreshes == 1 and g.authentications == 2
+    with pytest.raises(VendorAuthError, match="ZOOMINFO_GTM_CLIENT_ID / ZOOMINFO_GTM_CLIENT_SECRET"):
+        gtm_client(sandbox, secret="wrong").search_contacts(QUERY, 1)
+    with pytest.raises(VendorAuthError, match="ZOOMINFO_GTM_CLIENT_SECRET"):
+        gtm_client(sandbox, secret=None).search_contacts(QUERY, 1)
+
+
+def test_the_resource_builds_the_client_zoominfo_api_names(sandbox):
+    import dagster as dg
+
+    from lead_assets.defs.resources import ZoomInfoResource
+
+    gtm = ZoomInfoResource(api="gtm", base_url=sandbox.url("zoominfo"), gtm_client_id=GTM_ID,
+                           gtm_client_secret=GTM_SECRET).client()
+    assert isinstance(gtm, ZoomInfoGtmClient) and gtm.search_contacts(QUERY, 1, rpp=1).contacts
+    legacy = ZoomInfoResource(base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client()
+    assert isinstance(legacy, ZoomInfoClient) and not isinstance(legacy, ZoomInfoGtmClient)
+    with pytest.raises(dg.Failure, match="ZOOMINFO_GTM_CLIENT_ID"):
+        ZoomInfoResource(api="gtm", base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client()
+    with pytest.raises(dg.Failure, match="legacy, gtm"):
+        ZoomInfoResource(api="v3", base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client()
+
+
+def test_enrich_outcomes_reads_every_status_of_both_apis():
+    ids = ["1", "2", "3", "4", "5"]
+    statuses = ["CONTACT_ONLY_MATCH", "COMPANY_ONLY_MATCH", "NON_MATCH_BY_VALID_DATE", "SERVICE_ERROR",
+                "LIMIT_EXCEEDED"]
+    legacy = {"data": {"result": [
+        {"input": {"personId": int(i)}, "data": [{"id": int(i), "firstName": "A"}] if s.endswith("_MATCH") else [],
+         "matchStatus": s} for i, s in zip(ids, statuses, strict=True)]}}
+    gtm = {"data": [
+        {"type": "Contact", "id": i, "attributes": {"firstName": "A"}, "meta": {"matchStatus": s,
+                                                                           "input": {"personId": int(i)}}}
+        if s.endswith("_MATCH") else {"type": "NoMatch", "meta": {"matchStatus": s, "input": {"personId": int(i)}}}
+        for i, s in zip(ids, statuses, strict=True)]}
+    for payload in (legacy, gtm):
+        out = enrich_outcomes(payload, ids)
+        assert [out[i].status for i in ids] == statuses
+        assert [out[i].hit for i in ids] == [True, False, False, False, False]
+        assert [out[i].billed for i in ids] == [True, False, False, False, False]
+        assert [out[i].settled for i in ids] == [True, True, True, False, False]
+        assert out["2"].contact["firstName"] == "A"  # the company-only data is kept for the record

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 WINDOW_SECONDS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
@@ -217,7 +218,8 @@ class RedisWindowLimiter:
 
 def make_limiter(vendor: str, limits, *, window_seconds=None, redis_url: str | None = None, **kwargs):
     """The limiter for a vendor: shared through Redis when `redis_url` (default: REDIS_URL) answers,
-    else in-process. None when the vendor has no configured limits."""
+    else through a locked file every process on this host shares (`file_counters.py`). None when
+    the vendor has no configured limits."""
     import os
 
     if not limits:
@@ -231,6 +233,9 @@ def make_limiter(vendor: str, limits, *, window_seconds=None, redis_url: str | N
             client.ping()
             return RedisWindowLimiter(vendor, limits, client, window_seconds=window_seconds, **kwargs)
         except redis.RedisError:
-            pass  # the in-process limiter still keeps this process inside the limits
-    extra = {"window_seconds": dict(window_seconds)} if window_seconds else {}
-    return WindowLimiter(limits=limits, **extra, **{k: v for k, v in kwargs.items() if k in ("clock", "sleep")})
+            pass  # the host's shared file still keeps every process here inside the limits
+    from lead_assets.clients.file_counters import FileCounters
+    from lead_assets.config.settings import STATE_DIR
+
+    counters = FileCounters(Path(os.environ.get("LEAD_SPRINT_STATE_DIR") or STATE_DIR) / "rate_limits" / f"{vendor}.json")
+    return RedisWindowLimiter(vendor, limits, counters, window_seconds=window_seconds, **kwargs)

@@ -18,11 +18,17 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "REDIS_URL": (None, "Dedup index. Unset (or unreachable): the database answers dedup lookups"),
     "APOLLO_BASE_URL": ("https://api.apollo.io", "Apollo API base URL (sandbox or any compatible endpoint)"),
     "APOLLO_API_KEY": (None, "Apollo master API key (sent as x-api-key)"),
-    "ZOOMINFO_BASE_URL": ("https://api.zoominfo.com", "ZoomInfo Enterprise API base"),
+    "ZOOMINFO_API": ("legacy", "legacy | gtm: which ZoomInfo API to call (legacy Enterprise API, or the GTM API "
+                     "/gtm/data/v1 with an OAuth2 client-credentials token)"),
+    "ZOOMINFO_BASE_URL": ("https://api.zoominfo.com", "ZoomInfo API host (both APIs)"),
     "ZOOMINFO_USERNAME": (None, "ZoomInfo API user; unset: ZoomInfo is not collected"),
     "ZOOMINFO_PASSWORD": (None, "ZoomInfo password (username/password authentication)"),
     "ZOOMINFO_CLIENT_ID": (None, "ZoomInfo client id (PKI authentication, instead of the password)"),
     "ZOOMINFO_PRIVATE_KEY": (None, "ZoomInfo PKI private key (PEM text)"),
+    "ZOOMINFO_GTM_CLIENT_ID": (None, "GTM API: DevPortal app client id (client-credentials grant enabled); "
+                               "unset with ZOOMINFO_API=gtm: ZoomInfo is not collected"),
+    "ZOOMINFO_GTM_CLIENT_SECRET": (None, "GTM API: DevPortal app client secret"),
+    "ZOOMINFO_GTM_TOKEN_URL": (None, "GTM API OAuth2 token endpoint (default ZOOMINFO_BASE_URL + /gtm/oauth/v1/token)"),
     "SALES_NAVIGATOR_IMPORT_DIR": (None, "Folder of lawfully held Sales Navigator lead lists (CSV) to import "
                                    "(default .lead_sprint/imports/sales_navigator)"),
     "HUNTER_BASE_URL": ("https://api.hunter.io", "Hunter.io API base (email finder and verifier)"),
@@ -65,6 +71,10 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
     "LEAD_SPRINT_CONFIG": (None, "Path to an alternative sprint.yaml"),
     "LEAD_SPRINT_STATE_DIR": (None, "Where SQLite, the sandbox state and reports live (default .lead_sprint/)"),
+    "LEAD_SPRINT_ID": (None, "Sprint id namespacing Redis keys, rate-limit buckets, pools, reports and backups "
+                       "(default: the brief's sprint.id)"),
+    "LEAD_SPRINT_STORAGE_URL": (None, "Where reports, imports and backups go: a folder path (default .lead_sprint/) "
+                                "or s3://bucket/prefix"),
     "DAGSTER_HOME": (None, "Dagster instance directory (make demo/dev use .lead_sprint/dagster_home)"),
 }
 
@@ -72,6 +82,8 @@ SANDBOX_DEFAULTS = {
     "APOLLO_API_KEY": "sandbox-apollo-key",
     "ZOOMINFO_USERNAME": "sandbox-zoominfo-user",
     "ZOOMINFO_PASSWORD": "sandbox-zoominfo-password",
+    "ZOOMINFO_GTM_CLIENT_ID": "sandbox-zoominfo-gtm-client",
+    "ZOOMINFO_GTM_CLIENT_SECRET": "sandbox-zoominfo-gtm-secret",
     "HUNTER_API_KEY": "sandbox-hunter-key",
     "NEVERBOUNCE_API_KEY": "secret_sandbox-neverbounce-key",
     "CLEARBIT_API_KEY": "sk_sandbox-clearbit-key",
@@ -86,6 +98,7 @@ SANDBOX_DEFAULTS = {
 SANDBOX_BASE_URL_VARS = {
     "APOLLO_BASE_URL": "/apollo",
     "ZOOMINFO_BASE_URL": "/zoominfo",
+    "ZOOMINFO_GTM_TOKEN_URL": "/zoominfo/gtm/oauth/v1/token",
     "HUNTER_BASE_URL": "/hunter",
     "NEVERBOUNCE_BASE_URL": "/neverbounce",
     "CLEARBIT_BASE_URL": "/clearbit",

@@ -6,6 +6,10 @@ rest of the record goes on. ZoomInfo specifics: numeric person ids (sent as int 
 `externalUrls` as a list of `{type, url}` (sometimes a bare list of URLs or one object),
 `managementLevel` / `companyIndustries` as lists, phones withheld when flagged Do Not Call,
 `companyEmployeeCount` as a number or a numeric string.
+
+`zoominfo_outcome_record` turns one enrich outcome (its `matchStatus` and data) into lead fields or
+the quarantine reason that says what ZoomInfo answered; a status that settles nothing
+(SERVICE_ERROR, LIMIT_EXCEEDED) is the caller's to ask again, never a record.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from lead_assets.core.vendor_records import MAPPED_FIELDS
 
-__all__ = ["MAPPED_FIELDS", "zoominfo_contact_record", "zoominfo_linkedin_url"]
+__all__ = ["MAPPED_FIELDS", "zoominfo_contact_record", "zoominfo_linkedin_url", "zoominfo_outcome_record"]
 
 
 def _text(value: Any) -> str | None:
@@ -127,3 +131,40 @@ def zoominfo_contact_record(contact: Any) -> tuple[dict[str, Any] | None, str | 
         "profile_picture_url": _text(contact.get("picture")),
     }
     return record, None
+
+
+NO_MATCH_REASON = "zoominfo enrich returned NO_MATCH for this id (listed by search, not sold by enrich)"
+OPT_OUT_REASON = "zoominfo enrich returned OPT_OUT: the person opted out; not stored as a lead"
+COMPANY_ONLY_REASON = (
+    "company only: zoominfo enrich returned COMPANY_ONLY_MATCH (company data, no person data); "
+    "not a person, not billed"
+)
+INVALID_INPUT_REASON = "zoominfo enrich returned INVALID_INPUT: ZoomInfo refused this id as enrich input"
+NON_MATCH_REASON = (
+    "zoominfo enrich returned {status}: ZoomInfo holds the person but its match rule withheld the record"
+)
+EMPTY_HIT_REASON = "zoominfo enrich returned {status} without the contact's data (billed, nothing to store)"
+_HITS = frozenset({"FULL_MATCH", "CONTACT_ONLY_MATCH"})
+_UNSETTLED = frozenset({"SERVICE_ERROR", "LIMIT_EXCEEDED"})
+
+
+def zoominfo_outcome_record(status: str, contact: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """One enrich outcome -> (lead fields, None) for a hit with data, else (None, reason).
+
+    Raises ValueError for SERVICE_ERROR / LIMIT_EXCEEDED: those say nothing about the person.
+    """
+    if status in _UNSETTLED:
+        raise ValueError(f"{status} settles nothing: ask ZoomInfo again")
+    if status in _HITS:
+        if contact is None:
+            return None, EMPTY_HIT_REASON.format(status=status)
+        return zoominfo_contact_record(contact)
+    if status == "OPT_OUT":
+        return None, OPT_OUT_REASON
+    if status == "COMPANY_ONLY_MATCH":
+        return None, COMPANY_ONLY_REASON
+    if status == "INVALID_INPUT":
+        return None, INVALID_INPUT_REASON
+    if status.startswith("NON_MATCH_BY_"):
+        return None, NON_MATCH_REASON.format(status=status)
+    return None, NO_MATCH_REASON

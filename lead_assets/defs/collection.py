@@ -5,9 +5,11 @@ import time
 import dagster as dg
 
 from lead_assets.clients.errors import VendorAuthError
+from lead_assets.clients.zoominfo import ZoomInfoLimitExceeded
 from lead_assets.config.settings import sprint_config
+from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
-from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, VENDOR_RETRY, sprint_partitions
+from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import (
     ApolloResource,
     LeadStoreResource,
@@ -26,7 +28,6 @@ COLLECTORS = {"apollo": apollo_collection.collect_hour, "zoominfo": zoominfo_col
     group_name="collection",
     kinds={"python", "sql"},
     retry_policy=VENDOR_RETRY,
-    backfill_policy=ONE_RUN_PER_PARTITION,
     tags={"lead_sprint/vendor_facing": "true"},
 )
 def raw_leads(
@@ -74,13 +75,13 @@ def raw_leads(
                                  run_id=context.run.run_id, log=context.log, on_batch=progress, source=source)
         try:
             report = collector(ctx, hour_key)
-        except VendorAuthError as exc:
+        except (VendorAuthError, ZoomInfoLimitExceeded) as exc:  # a retry cannot help: stop with the reason
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         row_count = report.pages_fetched + report.pages_replayed
 
     for err in report.errors:
         context.log.warning(err)
-    meta = report.as_metadata()
+    meta = for_people(report.as_metadata())
     meta.pop("partition_key", None)
     meta["dedup_mode"] = index.stats["mode"]
     meta["dedup_fallbacks"] = index.stats["fallbacks"]

@@ -63,32 +63,42 @@ class ApolloResource(dg.ConfigurableResource):
 
 
 class ZoomInfoResource(dg.ConfigurableResource):
-    """ZoomInfo Enterprise API: base URL and credentials (password, or client id + private key)."""
+    """ZoomInfo: which API (legacy or GTM), base URL and that API's credentials."""
 
+    api: str = "legacy"
     base_url: str = "https://api.zoominfo.com"
     username: str = ""
     password: str = ""
     client_id: str = ""
     private_key: str = ""
+    gtm_client_id: str = ""
+    gtm_client_secret: str = ""
+    gtm_token_url: str = ""
 
     def client(self, logger: logging.Logger | None = None):
-        from lead_assets.clients.zoominfo import ZoomInfoClient
+        from lead_assets.clients.zoominfo import make_zoominfo_client, missing_credentials
 
-        if not self.username or not (self.password or (self.client_id and self.private_key)):
+        creds = {"username": self.username, "password": self.password, "client_id": self.client_id,
+                 "private_key": self.private_key, "gtm_client_id": self.gtm_client_id,
+                 "gtm_client_secret": self.gtm_client_secret}
+        missing = missing_credentials(self.api, **creds)
+        if missing:
             raise dg.Failure(
-                description="ZOOMINFO_USERNAME with ZOOMINFO_PASSWORD (or ZOOMINFO_CLIENT_ID and "
-                "ZOOMINFO_PRIVATE_KEY) are not set: set them (or LEAD_SPRINT_SANDBOX=1) to collect from ZoomInfo.",
+                description=f"{missing} not set: set them (or LEAD_SPRINT_SANDBOX=1) to collect from ZoomInfo.",
                 allow_retries=False,
             )
         cfg = sprint_config()
         coll = cfg.collection.get("zoominfo", {})
         connect, read = coll.get("timeout_seconds", [5, 30])
-        return ZoomInfoClient(
-            self.base_url, self.username, self.password or None,
-            client_id=self.client_id or None, private_key=self.private_key or None,
-            limits=cfg.rate_limits.get("zoominfo"), timeout=(float(connect), float(read)),
-            max_attempts=int(coll.get("max_attempts", 3)), logger=logger,
-        )
+        try:
+            return make_zoominfo_client(
+                self.api, self.base_url, **{k: v or None for k, v in creds.items()},
+                gtm_token_url=self.gtm_token_url or None,
+                limits=cfg.rate_limits.get("zoominfo"), timeout=(float(connect), float(read)),
+                max_attempts=int(coll.get("max_attempts", 3)), logger=logger,
+            )
+        except ValueError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
 
 class SalesNavigatorImportResource(dg.ConfigurableResource):
@@ -193,9 +203,10 @@ def resources() -> dg.Definitions:
             "lead_store": LeadStoreResource(database_url=_env("LEADS_DATABASE_URL"), redis_url=_env("REDIS_URL")),
             "apollo": ApolloResource(base_url=_env("APOLLO_BASE_URL"), api_key=_env("APOLLO_API_KEY")),
             "zoominfo": ZoomInfoResource(
-                base_url=_env("ZOOMINFO_BASE_URL"), username=_env("ZOOMINFO_USERNAME"),
+                api=_env("ZOOMINFO_API"), base_url=_env("ZOOMINFO_BASE_URL"), username=_env("ZOOMINFO_USERNAME"),
                 password=_env("ZOOMINFO_PASSWORD"), client_id=_env("ZOOMINFO_CLIENT_ID"),
-                private_key=_env("ZOOMINFO_PRIVATE_KEY"),
+                private_key=_env("ZOOMINFO_PRIVATE_KEY"), gtm_client_id=_env("ZOOMINFO_GTM_CLIENT_ID"),
+                gtm_client_secret=_env("ZOOMINFO_GTM_CLIENT_SECRET"), gtm_token_url=_env("ZOOMINFO_GTM_TOKEN_URL"),
             ),
             "sales_navigator": SalesNavigatorImportResource(import_dir=_env("SALES_NAVIGATOR_IMPORT_DIR")),
             "enrichment": EnrichmentResource(**{f: _env(f.upper()) for f in EnrichmentResource.model_fields}),

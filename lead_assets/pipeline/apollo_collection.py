@@ -269,7 +269,7 @@ def _landed_matches(ctx, partition_key) -> dict[str, Any]:
 
 def handle_page(ctx, source: str, people: list, *, partition_key: str, report: HourReport, bought: dict[str, Any],
                 id_of: Callable[[Any], str | None], no_id_reason: str, chunk_size: int,
-                buy: Callable[[list[str]], dict[str, Any]], to_record: Callable[[str, Any], VendorRecord],
+                buy: Callable[[list[str]], dict[str, Any]], to_record: Callable[[str, Any], VendorRecord | None],
                 settled: Callable[[list[str]], set[str]] | None = None) -> None:
     """One search page of any vendor: buy only people never seen, then store the page as one batch.
 
@@ -313,7 +313,7 @@ def handle_page(ctx, source: str, people: list, *, partition_key: str, report: H
 
 def _buy_and_store(ctx, source: str, ids: list[str], records: list[VendorRecord], *, partition_key: str,
                    report: HourReport, bought: dict[str, Any], chunk_size: int,
-                   buy: Callable[[list[str]], dict[str, Any]], to_record: Callable[[str, Any], VendorRecord],
+                   buy: Callable[[list[str]], dict[str, Any]], to_record: Callable[[str, Any], VendorRecord | None],
                    settled: Callable[[list[str]], set[str]] | None) -> None:
     """Buy the people among `ids` never seen, then store them with `records` as one batch."""
     known = ctx.index.lookup([f"vid:{source}:{pid}" for pid in ids])
@@ -328,7 +328,10 @@ def _buy_and_store(ctx, source: str, ids: list[str], records: list[VendorRecord]
     # Known to the index and bought by this partition, yet never stored: an older run that died
     # between registering keys and storing (before batches became one transaction). Store them now.
     stale = unstored_ids(ctx.store, source, [pid for pid in ids if pid in bought and f"vid:{source}:{pid}" in known])
-    records = [*records, *(to_record(pid, bought.get(pid)) for pid in [*unknown, *stale])]
+    # `to_record` may answer None: the vendor said nothing about that person yet (ZoomInfo's
+    # SERVICE_ERROR / LIMIT_EXCEEDED), so they stay unsettled and a later run asks again.
+    found = (to_record(pid, bought.get(pid)) for pid in [*unknown, *stale])
+    records = [*records, *(r for r in found if r is not None)]
     if records:
         outcome = store_batch(records, source=source, partition_key=partition_key, store=ctx.store,
                               index=ctx.index, matcher=ctx.matcher, now=datetime.now(UTC))

@@ -9,27 +9,55 @@ when no dedup key `vid:zoominfo:<id>` says we hold them and no earlier purchase 
 quarantine; an enrich answer that came back unreadable after the vendor billed it is landed and
 its people quarantined, never re-bought automatically.
 
-ZoomInfo specifics: search is `/search/contact` (free, `rpp` <= 100), purchases are
-`/enrich/contact` (<= 25 people a call, by person id). `NO_MATCH` and `OPT_OUT` answers go to
-quarantine with their reason (an opted-out person is never stored as a lead). Credits count the
-records ZoomInfo may bill (each FULL_MATCH); price them as `prices_usd.zoominfo_record`.
+ZoomInfo specifics: search is free (<= 100 rows a page), purchases enrich <= 25 people a call by
+person id, through either API (`clients/zoominfo.py`: legacy or GTM, one interface; landed bodies of
+both are read alike). Each person's `matchStatus` decides: FULL_MATCH and CONTACT_ONLY_MATCH are
+leads; COMPANY_ONLY_MATCH, OPT_OUT, NO_MATCH, INVALID_INPUT and NON_MATCH_BY_* go to quarantine with
+their own reason (an opted-out person is never stored as a lead); SERVICE_ERROR is asked again
+within the retry budget (3 attempts), and a person still unanswered is left unsettled with their
+slice failed, so a later hour asks again; LIMIT_EXCEEDED stores what was paid for, leaves the rest
+unsettled and stops the source with `ZoomInfoLimitExceeded`. Credits count the records ZoomInfo
+bills (FULL_MATCH, CONTACT_ONLY_MATCH); price them as `prices_usd.zoominfo_record`.
+
+Filters (vendor-apis.md Corrections 2): several job titles are joined with ` OR `; `metroRegion`,
+`state` and `country` are comma-separated strings. ZoomInfo answers a malformed filter with (almost)
+nothing rather than an error, so a plan slice that finds nobody is marked `empty` and reported,
+never settled as complete.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import us
 
-from lead_assets.clients.errors import UnreadablePaidResponse, VendorAuthError, VendorError
-from lead_assets.clients.zoominfo import ENRICH_MAX, MAX_RESULTS, RPP_MAX, enrich_outcomes, person_id_text
+from lead_assets.clients.errors import UnreadablePaidResponse, VendorAuthError, VendorCallFailed, VendorError
+from lead_assets.clients.zoominfo import (
+    ENRICH_MAX,
+    LIMIT_EXCEEDED,
+    MAX_RESULTS,
+    RPP_MAX,
+    SERVICE_ERROR,
+    EnrichOutcome,
+    ZoomInfoLimitExceeded,
+    enrich_outcomes,
+    person_id_text,
+    search_results,
+)
 from lead_assets.core.normalise import us_state_code
 from lead_assets.core.sales_navigator_csv import normalise_person_name
 from lead_assets.core.titles import title_words
-from lead_assets.core.zoominfo_records import zoominfo_contact_record
+from lead_assets.core.zoominfo_records import (
+    COMPANY_ONLY_REASON,
+    INVALID_INPUT_REASON,
+    NO_MATCH_REASON,
+    OPT_OUT_REASON,
+    zoominfo_outcome_record,
+)
 from lead_assets.pipeline.apollo_collection import (
     UNREADABLE,
     CollectionContext,
@@ -55,9 +83,13 @@ UNREADABLE_REASON = (
     "zoominfo enrich answer was unreadable after the vendor may have billed it; "
     "not re-bought automatically (review and re-enrich by hand)"
 )
-NO_MATCH_REASON = "zoominfo enrich returned NO_MATCH for this id (listed by search, not sold by enrich)"
-OPT_OUT_REASON = "zoominfo enrich returned OPT_OUT: the person opted out; not stored as a lead"
 NO_ID_REASON = "search result without a ZoomInfo id"
+EMPTY_SLICE_ERROR = (
+    "0 results where the plan expected people: ZoomInfo answers a malformed filter with nothing, not an "
+    "error (check the filter); slice marked empty, not complete"
+)
+__all__ = ["COMPANY_ONLY_REASON", "INVALID_INPUT_REASON", "NO_MATCH_REASON", "OPT_OUT_REASON", "UNREADABLE_REASON",
+           "collect_hour", "zoominfo_query"]
 
 _US = frozenset({"us", "usa", "united states", "united states of america"})
 
@@ -80,14 +112,13 @@ def _squash(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def zoominfo_query(s: Slice) -> dict[str, Any]:
-    """The `/search/contact` filters for one plan slice (titles match any; one location kind per slice)."""
-    titles = list(s.titles)
-    query: dict[str, Any] = {
-        # A comma-separated string is ZoomInfo's usual "any of"; a title holding a comma goes as a list.
-        "jobTitle": titles if any("," in t for t in titles) else ",".join(titles),
-        "locationSearchType": "Person",
-    }
+def zoominfo_query(s: Slice) -> dict[str, str]:
+    """The contact-search filters for one plan slice (titles match any; one location kind per slice).
+
+    Every value is a string, as ZoomInfo's filters are: titles joined with " OR " ("Use OR to input
+    multiple job titles": a comma is part of a title), locations comma-separated.
+    """
+    query: dict[str, str] = {"jobTitle": " OR ".join(t.strip() for t in s.titles), "locationSearchType": "Person"}
     metros, states, countries = [], [], []
     for loc in s.locations:
         parts = [p.strip() for p in loc.split(",") if p.strip()]
@@ -104,7 +135,7 @@ def zoominfo_query(s: Slice) -> dict[str, Any]:
         raise ValueError(f"slice {s.key} mixes location kinds; ZoomInfo would AND them")
     for name, values in (("metroRegion", metros), ("state", states), ("country", countries)):
         if values:
-            query[name] = values[0] if len(values) == 1 else values
+            query[name] = ",".join(values)
     if s.employee_ranges:
         bounds = [tuple(int(x) for x in r.split(",")) for r in s.employee_ranges]
         query["employeeRangeMin"] = str(min(lo for lo, _ in bounds))
@@ -123,12 +154,26 @@ def _paging(ctx: CollectionContext) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 
 
+class ServiceErrors(Exception):
+    """Some people of a slice got SERVICE_ERROR on every attempt: the slice is not complete."""
+
+
+@dataclass
+class _HourState:
+    """What one hour's purchases know beyond the landings: who is still unanswered, and whether to stop."""
+
+    bought: dict[str, Any]  # person id -> EnrichOutcome (settled) or UNREADABLE
+    deferred: set[str] = field(default_factory=set)  # SERVICE_ERROR after every attempt: a later hour asks again
+    limit: str | None = None  # set once enrich answered LIMIT_EXCEEDED: nobody else is bought this run
+
+
 def collect_hour(ctx: CollectionContext, hour_key: str) -> HourReport:
     """Run (or, without a client, replay) one hour of ZoomInfo collection.
 
-    `ctx.client` is a `ZoomInfoClient` (or None: replay from the landing table only).
+    `ctx.client` is a ZoomInfo client of either API (or None: replay from the landing table only).
     A `VendorAuthError` (wrong or expired credentials) marks the slice failed and stops the
-    source; other vendor failures fail the slice and leave it for a later hour.
+    source; so does `ZoomInfoLimitExceeded` (the account's allowance is spent), after storing
+    what was paid for. Other vendor failures fail the slice and leave it for a later hour.
     """
     if ctx.client is not None and not hasattr(ctx.client, "search_contacts"):
         raise TypeError(f"zoominfo collection needs a ZoomInfoClient, not {type(ctx.client).__name__}")
@@ -138,40 +183,59 @@ def collect_hour(ctx: CollectionContext, hour_key: str) -> HourReport:
     ensure_plan(ctx, SOURCE)
     slice_rows, carried = slices_for_hour(ctx, hour_key, SOURCE)
     report.slices_carried_over = carried
-    bought = _landed_enrichments(ctx, partition_key)
+    state = _HourState(_landed_enrichments(ctx, partition_key))
     ctx.spent_usd = total_spend(ctx.store)
     try:
         for row in slice_rows:
             s = Slice.from_query(row["slice_key"], row["query"], row.get("parent_key"))
-            _collect_slice(ctx, s, hour_key, partition_key, report, bought)
+            _collect_slice(ctx, s, hour_key, partition_key, report, state)
     finally:
         flush_calls(ctx, partition_key, report)
         report.seconds = round(time.monotonic() - started, 3)
     return report
 
 
-def _collect_slice(ctx, s: Slice, hour_key, partition_key, report: HourReport, bought) -> None:
+def _collect_slice(ctx, s: Slice, hour_key, partition_key, report: HourReport, state: _HourState) -> None:
     report.slices += 1
     live = ctx.client is not None
     rpp, max_pages = _paging(ctx)
     cap = rpp * max_pages
+    deferred_before = set(state.deferred)
     try:
         first = _search_page(ctx, s, 1, rpp, partition_key, report)
-        total = _total(first)
+        total, _ = _read_page(first, s)
+        if total == 0 and s.parent_key is None:
+            # Every plan slice is a target role in a target metro: nobody at all means a filter
+            # ZoomInfo did not understand far more often than an empty market.
+            msg = f"slice {s.key}: {EMPTY_SLICE_ERROR}"
+            report.errors.append(msg)
+            ctx.log.warning(msg)
+            _save_slice(ctx, s, hour_key, "empty", 0, 0, 0, EMPTY_SLICE_ERROR, live, 0.0)
+            return
         if total > cap:
             children = s.split()
             if children:
                 report.slices_split += 1
                 _save_slice(ctx, s, hour_key, "split", total, None, 0, None, live)
+                failed_before = report.slices_failed
                 for child in children:
-                    _collect_slice(ctx, child, hour_key, partition_key, report, bought)
+                    _collect_slice(ctx, child, hour_key, partition_key, report, state)
+                if report.slices_failed > failed_before:
+                    # Only top-level slices are taken over by a later hour: a failed part fails the whole.
+                    _save_slice(ctx, s, hour_key, "failed", total, None, 0, "a part of the split slice failed", live)
                 return
         pages = min(-(-total // rpp), max_pages)
         _save_slice(ctx, s, hour_key, "in_progress", total, pages, 0, None, live)
         for page in range(1, pages + 1):
             body = first if page == 1 else _search_page(ctx, s, page, rpp, partition_key, report)
-            contacts = body.get("data") if isinstance(body, dict) else None
-            _handle_contacts(ctx, contacts if isinstance(contacts, list) else [], partition_key, report, bought)
+            _handle_contacts(ctx, _read_page(body, s)[1], partition_key, report, state)
+            if state.limit is not None:
+                raise ZoomInfoLimitExceeded(SOURCE, state.limit)
+        unanswered = state.deferred - deferred_before
+        if unanswered:
+            raise ServiceErrors(
+                f"{len(unanswered)} people answered {SERVICE_ERROR} on every attempt; left unsettled for a later hour"
+            )
         coverage = 1.0 if total <= cap else cap / total
         status = "complete" if coverage == 1.0 else "capped"
         if status == "capped":
@@ -186,18 +250,25 @@ def _collect_slice(ctx, s: Slice, hour_key, partition_key, report: HourReport, b
     except VendorAuthError:
         _save_slice(ctx, s, hour_key, "failed", None, None, 0, "authentication failed", live)
         raise
-    except (VendorError, ReplayMiss) as exc:
+    except ZoomInfoLimitExceeded as exc:
+        report.slices_failed += 1
+        report.errors.append(f"slice {s.key}: {exc}")
+        _save_slice(ctx, s, hour_key, "failed", None, None, 0, str(exc)[:500], live)
+        raise
+    except (VendorError, ReplayMiss, ServiceErrors) as exc:
         report.slices_failed += 1
         report.errors.append(f"slice {s.key}: {exc}")
         ctx.log.error("zoominfo slice %s failed, left for a later hour: %s", s.key, exc)
         _save_slice(ctx, s, hour_key, "failed", None, None, 0, str(exc)[:500], live)
 
 
-def _total(body: Any) -> int:
-    total = body.get("totalResults") if isinstance(body, dict) else None
-    if isinstance(total, str) and total.strip().isdigit():
-        return int(total.strip())
-    return total if isinstance(total, int) and not isinstance(total, bool) else 0
+def _read_page(body: Any, s: Slice) -> tuple[int, list]:
+    """(total, rows) of a search answer of either API (live or landed)."""
+    read = search_results(body)
+    if read is None:
+        raise VendorCallFailed(SOURCE, f"slice {s.key}: unreadable search page {str(body)[:200]!r}")
+    total, rows = read
+    return (total if isinstance(total, int) else 0), rows
 
 
 def _save_slice(ctx, s, hour_key, status, total, pages, done, error, live, coverage=None) -> None:
@@ -221,10 +292,14 @@ def _search_page(ctx, s: Slice, page: int, rpp: int, partition_key, report: Hour
 
 
 def _landed_enrichments(ctx, partition_key) -> dict[str, Any]:
-    """People this partition already bought (a killed run's purchases): contact dict, a status, or UNREADABLE."""
+    """People this partition already bought (a killed run's purchases): EnrichOutcome, or UNREADABLE.
+
+    A SERVICE_ERROR or LIMIT_EXCEEDED answer settles nobody: those people are left out, so they
+    are asked again.
+    """
     found: dict[str, Any] = {}
     for landing in ctx.store.landings(SOURCE, partition_key, "enrichment"):
-        ids = landing["request_key"].removeprefix("ids=").split(",")
+        ids = _ids_of(landing["request_key"])
         try:
             outcomes = enrich_outcomes(json.loads(landing["payload"]), ids)
         except ValueError:
@@ -232,19 +307,26 @@ def _landed_enrichments(ctx, partition_key) -> dict[str, Any]:
         if outcomes is None:
             found.update(dict.fromkeys(ids, UNREADABLE))
             continue
-        found.update({pid: o.contact if o.status == "FULL_MATCH" else o.status for pid, o in outcomes.items()})
+        found.update({pid: o for pid, o in outcomes.items() if o.settled})
     return found
 
 
-def _zoominfo_record(pid: str, outcome: Any) -> VendorRecord:
+def _ids_of(request_key: str) -> list[str]:
+    """The person ids of a purchase's landing key (`ids=1,2` or, for a repeated ask, `ids=1,2|ask=2`)."""
+    return request_key.split("|", 1)[0].removeprefix("ids=").split(",")
+
+
+def _zoominfo_record(pid: str, outcome: Any) -> VendorRecord | None:
+    if outcome is None:
+        return None  # ZoomInfo has not answered for this person yet (SERVICE_ERROR, LIMIT_EXCEEDED)
     if outcome is UNREADABLE:
         return VendorRecord(payload={"id": pid}, fields=None, problem=UNREADABLE_REASON)
-    if outcome == "OPT_OUT":
-        return VendorRecord(payload={"id": pid}, fields=None, problem=OPT_OUT_REASON)
-    if not isinstance(outcome, dict):
+    status, data = (outcome.status, outcome.contact) if isinstance(outcome, EnrichOutcome) else (None, None)
+    if status is None:
         return VendorRecord(payload={"id": pid}, fields=None, problem=NO_MATCH_REASON)
-    fields, problem = zoominfo_contact_record(outcome)
-    return VendorRecord(payload=outcome, fields=fields, problem=problem)
+    fields, problem = zoominfo_outcome_record(status, data)
+    payload = data if fields is not None else {"id": pid, "matchStatus": status, **({"data": data} if data else {})}
+    return VendorRecord(payload=payload, fields=fields, problem=problem)
 
 
 def name_company_key(first: Any, last: Any, company: Any, title: Any) -> str | None:
@@ -272,6 +354,7 @@ def match_existing_leads(ctx, contacts: list) -> dict[str, str]:
             continue
         pid = person_id_text(c.get("id"))
         company = (c.get("company") or {}).get("name") if isinstance(c.get("company"), dict) else None
+        company = company or c.get("companyName")
         key = name_company_key(c.get("firstName"), c.get("lastName"), company, c.get("jobTitle"))
         if pid and key:
             wanted[pid] = key
@@ -306,7 +389,8 @@ def _record_matches(ctx, matches: dict[str, str], partition_key: str) -> None:
     ctx.index.publish({f"vid:{SOURCE}:{pid}": lead for pid, lead in matches.items()})
 
 
-def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bought: dict[str, Any]) -> None:
+def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, state: _HourState) -> None:
+    bought = state.bought
     if ctx.client is not None:  # a replay buys nothing anyway, and must not change sources
         matches = match_existing_leads(ctx, [c for c in contacts if not (
             isinstance(c, dict) and person_id_text(c.get("id")) in bought)])
@@ -314,27 +398,67 @@ def _handle_contacts(ctx, contacts: list, partition_key, report: HourReport, bou
     handle_page(ctx, SOURCE, contacts, partition_key=partition_key, report=report, bought=bought,
                 id_of=lambda c: person_id_text(c.get("id")) if isinstance(c, dict) else None,
                 no_id_reason=NO_ID_REASON, chunk_size=ENRICH_MAX,
-                buy=lambda chunk: _enrich(ctx, chunk, partition_key, report), to_record=_zoominfo_record,
+                buy=lambda chunk: _enrich(ctx, chunk, partition_key, report, state), to_record=_zoominfo_record,
                 settled=lambda ids: quarantined_elsewhere(ctx.store, SOURCE, ids))
 
 
-def _enrich(ctx, chunk: list[str], partition_key, report: HourReport) -> dict[str, Any]:
-    """Buy one chunk (<= 25 people); the body is landed before it is read."""
-    request_key = purchase_key(chunk)
+def _enrich(ctx, chunk: list[str], partition_key, report: HourReport, state: _HourState) -> dict[str, Any]:
+    """Buy one chunk (<= 25 people); every answer is landed before it is read.
+
+    People answered SERVICE_ERROR are asked again (one call for all of them) within the
+    transport's attempt budget; those still unanswered, and everyone once an answer said
+    LIMIT_EXCEEDED, are left out of the result: unsettled, asked again by a later run.
+    """
     if ctx.client is None:
-        raise ReplayMiss(f"enrichment {request_key} was never bought")
-    guard_purchase(ctx, SOURCE, len(chunk))
-    try:
-        result = ctx.client.enrich_contacts(chunk)
-    except UnreadablePaidResponse as exc:
-        # Possibly billed but unreadable: land it so no later run buys these people again.
-        ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, exc.text, exc.status, ctx.run_id)
-        report.errors.append(f"enrich answer unreadable for {len(chunk)} people (quarantined, not re-bought)")
-        return dict.fromkeys(chunk, UNREADABLE)
-    land_purchase(ctx, SOURCE, "enrich/contact", result.credits, partition_key, request_key,
-                  result.response.text, result.response.status)
-    report.bought += len(chunk)
-    report.matched += result.matched
-    report.credits += result.credits
-    flush_calls(ctx, partition_key, report)  # the paid call's vendor_calls row must not die with the process
-    return {pid: o.contact if o.status == "FULL_MATCH" else o.status for pid, o in result.outcomes.items()}
+        raise ReplayMiss(f"enrichment {purchase_key(chunk)} was never bought")
+    if state.limit is not None:
+        return {}  # the allowance is spent: buying more would only repeat LIMIT_EXCEEDED
+    got: dict[str, Any] = {}
+    pending = list(chunk)
+    attempts = max(1, int(getattr(ctx.client.http, "max_attempts", 3)))
+    for attempt in range(1, attempts + 1):
+        guard_purchase(ctx, SOURCE, len(pending))
+        request_key = _free_purchase_key(ctx, partition_key, pending, attempt)
+        try:
+            result = ctx.client.enrich_contacts(pending)
+        except UnreadablePaidResponse as exc:
+            # Possibly billed but unreadable: land it so no later run buys these people again.
+            ctx.store.land_raw(SOURCE, partition_key, "enrichment", request_key, exc.text, exc.status, ctx.run_id)
+            report.errors.append(f"enrich answer unreadable for {len(pending)} people (quarantined, not re-bought)")
+            got.update(dict.fromkeys(pending, UNREADABLE))
+            return got
+        land_purchase(ctx, SOURCE, "enrich/contact", result.credits, partition_key, request_key,
+                      result.response.text, result.response.status)
+        report.bought += len(pending)
+        report.matched += result.matched
+        report.credits += result.credits
+        flush_calls(ctx, partition_key, report)  # the paid call's vendor_calls row must not die with the process
+        got.update({pid: o for pid, o in result.outcomes.items() if o.settled})
+        limited = result.ids_with(LIMIT_EXCEEDED)
+        pending = result.ids_with(SERVICE_ERROR)
+        if limited:
+            state.limit = (
+                f"enrich answered {LIMIT_EXCEEDED} for {len(limited)} people: the account's ZoomInfo allowance is "
+                "spent. Collection stopped; everything paid for is stored, the people not bought are left for a "
+                "run after the allowance resets (or is raised)"
+            )
+            ctx.log.error("zoominfo: %s", state.limit)
+            return got
+        if not pending:
+            return got
+        if attempt < attempts:
+            ctx.log.warning("zoominfo enrich: %d people answered %s (attempt %d/%d); asking again",
+                            len(pending), SERVICE_ERROR, attempt, attempts)
+            ctx.client.pause_before_retry(attempt)
+    state.deferred.update(pending)
+    return got
+
+
+def _free_purchase_key(ctx, partition_key, ids: list[str], attempt: int) -> str:
+    """The landing key for buying `ids`: `ids=...` for a first ask, `ids=...|ask=N` when they are asked
+    again (after SERVICE_ERROR, in this run or an earlier one): landings are immutable, and every paid
+    answer is kept."""
+    key, ask = purchase_key(ids), attempt
+    while ctx.store.get_landing(SOURCE, partition_key, "enrichment", key if ask == 1 else f"{key}|ask={ask}"):
+        ask += 1
+    return key if ask == 1 else f"{key}|ask={ask}"

@@ -1,4 +1,4 @@
-"""ZoomInfo emulator (legacy Enterprise API): JWT auth, contact search, contact enrich, rate windows.
+"""ZoomInfo emulator (legacy Enterprise API and GTM API): auth, contact search, contact enrich, rate windows.
 
 Contract (vendor-apis.md §2 and §10), mounted under ``/zoominfo`` and at the root paths:
 
@@ -19,8 +19,25 @@ Contract (vendor-apis.md §2 and §10), mounted under ``/zoominfo`` and at the r
   ``firstName`` + ``lastName`` + ``companyName``) and ``outputFields`` (required, known names only;
   ``GET /lookup/outputfields/contact/enrich`` lists them). Answer
   ``{"success": true, "data": {"outputFields": [...], "result": [{"input", "data": [...], "matchStatus"}]}}``
-  with ``FULL_MATCH`` / ``NO_MATCH`` / ``OPT_OUT`` per input, in input order; only the requested fields
-  (and ``id``) are returned.
+  with a ``matchStatus`` per input, in input order; only the requested fields (and ``id``) are returned.
+  Statuses (vendor-apis.md Corrections 1): ``FULL_MATCH``; ``CONTACT_ONLY_MATCH`` (the contact's fields,
+  company fields left out; billed); ``COMPANY_ONLY_MATCH`` (company fields only; not billed);
+  ``OPT_OUT``; ``NO_MATCH``; ``NON_MATCH_BY_{CONTACT_ACCURACY_MIN,LAST_UPDATED_DATE,VALID_DATE,
+  REQUIRED_FIELDS}``; ``INVALID_INPUT`` (an input naming nobody, or a record enrich refuses);
+  ``SERVICE_ERROR`` (a record's first ``service_error_attempts`` asks, default 1; then FULL_MATCH);
+  ``LIMIT_EXCEEDED`` (once ``record_limit`` credits are spent, for every record that would cost one).
+  Each record's status is fixed per seed (``ENRICH_STATUS_RATES``, plus 1 % opted out, 1 % stale).
+* GTM API (vendor-apis.md 2.4): ``POST /gtm/oauth/v1/token`` (client credentials: HTTP Basic or form
+  ``client_id`` / ``client_secret``, ``grant_type=client_credentials``; ``{"access_token", "token_type",
+  "expires_in"}``, or 401 ``invalid_client`` / 400 ``unsupported_grant_type``); ``POST
+  /gtm/data/v1/contacts/search`` (``{"data": {"type": "ContactSearch", "attributes": {filters}}}``, query
+  ``page[number]`` / ``page[size]`` <= 100; answer ``{"data": [{"type": "Contact", "id": "<string>",
+  "attributes"}], "meta": {"page": {"number", "size", "total": pages}, "totalResults": records}}``);
+  ``POST /gtm/data/v1/contacts/enrich`` (``ContactEnrich``, attributes ``matchPersonInput`` +
+  ``outputFields``; items carry ``meta: {matchStatus, input}``, type ``NoMatch`` when no data came
+  back); ``GET /gtm/data/v1/users/usage`` (no credits). Answers are ``application/vnd.api+json``. Same
+  population, billing, windows and error shapes as the legacy API; a legacy JWT opens no GTM endpoint
+  and a GTM token no legacy one.
 * Credits as ZoomInfo bills: the first enrichment of a record in ``management_window_seconds``
   (12 months) costs 1 credit and puts it Under Management; a re-enrichment inside the window is free
   but still counts as a record (``records_enriched``). For tests, ``purchases`` counts every
@@ -47,14 +64,19 @@ own usual form (no scheme) or a variant, the person's work email for about 70 % 
 some of Apollo's gaps), about 4 % with a newer job title than Apollo's, and about 1 % each opted out
 (search lists them, enrich answers ``OPT_OUT``) or stale (search lists them, enrich answers ``NO_MATCH``).
 
-Search filters the sandbox emulates (everything else is a 400): ``jobTitle`` / ``personTitle``
-(comma-separated string or list; a title matches when it contains every word of one entry, as
-ZoomInfo's fuzzy title search does), ``managementLevel`` (``C Level Exec``, ``VP Level Exec``,
-``Director``, ``Manager``, ``Non Manager``), ``state`` (names or postal codes), ``metroRegion``
-(``usa.texas.austin``, ``US - TX - Austin`` or ``Austin, Texas``; UNCONFIRMED which one ZoomInfo's
-lookup uses), ``country``, ``locationSearchType`` (``Person`` default, ``HQ``, ``PersonAndHQ``,
+Search filters the sandbox emulates (an unknown field is a 400): ``jobTitle`` / ``personTitle`` (one
+string, titles separated by `` OR ``; a title matches when it contains every word of one entry, as
+ZoomInfo's fuzzy title search does; a comma is part of a title, so comma-joined titles read as one
+title that almost nobody holds), ``managementLevel`` (``C Level Exec``, ``VP Level Exec``,
+``Director``, ``Manager``, ``Non Manager``), ``state`` (names or postal codes, comma-separated),
+``metroRegion`` (comma-separated ``usa.texas.austin`` or ``US - TX - Austin``; UNCONFIRMED which one
+ZoomInfo's lookup uses; any other entry is an unknown region), ``country`` (comma-separated),
+``locationSearchType`` (``Person`` default, ``HQ``, ``PersonAndHQ``,
 ``PersonOrHQ``), ``employeeRangeMin`` / ``employeeRangeMax`` (ZoomInfo's company employee count),
 ``companyName``, ``firstName``, ``lastName``, ``personId``, ``sortBy`` / ``sortOrder`` (accepted, ignored).
+Like ZoomInfo, a malformed filter is not an error but matches nobody: a JSON array where a string is
+expected (``jobTitle``, ``personTitle``, ``state``, ``country``, ``metroRegion``) or an unknown metro
+region answers 200 with ``totalResults: 0``.
 
 Admin read-back under the mount (no auth, no limits; the fault plan still applies):
 ``GET|POST /zoominfo/__sandbox/settings`` (``DEFAULT_SETTINGS``), ``POST /zoominfo/__sandbox/expire_tokens``.
@@ -106,18 +128,26 @@ ENRICH_PATH = "/enrich/contact"
 SEARCH_FIELDS_PATH = "/lookup/inputfields/contact/search"
 ENRICH_FIELDS_PATH = "/lookup/outputfields/contact/enrich"
 ADMIN = "/__sandbox/"
+GTM_TOKEN_PATH = "/gtm/oauth/v1/token"
+GTM_SEARCH_PATH = "/gtm/data/v1/contacts/search"
+GTM_ENRICH_PATH = "/gtm/data/v1/contacts/enrich"
+GTM_USAGE_PATH = "/gtm/data/v1/users/usage"
+JSON_API = "application/vnd.api+json"
 
 # This vendor's entries in the sandbox config: the Standard package (docs S42), per user.
 DEFAULT_LIMITS = {"api": {"second": 25, "hour": 54_000, "day": 648_000}}
 DEFAULT_KEYS = {
     "users": {"sandbox-zoominfo-user": "sandbox-zoominfo-password"},
     "clients": ["sandbox-zoominfo-client"],  # PKI client ids
+    "gtm_clients": {"sandbox-zoominfo-gtm-client": "sandbox-zoominfo-gtm-secret"},  # GTM DevPortal apps
 }
 DEFAULT_SETTINGS: dict[str, Any] = {
     "jwt_ttl_seconds": 3600.0,
     "search_cap": 10_000,  # rows reachable through paging (UNCONFIRMED)
     "management_window_seconds": 365 * 86400.0,  # re-enrichment inside it costs no credit
     "send_retry_after": True,
+    "service_error_attempts": 1,  # asks a SERVICE_ERROR record fails before it answers (>= 3: past a retry budget)
+    "record_limit": None,  # credits the account may spend; then billable records answer LIMIT_EXCEEDED
 }
 
 MAX_RPP = 100
@@ -136,7 +166,19 @@ USUAL_LINKEDIN_FORM = 9  # "www.linkedin.com/in/<slug>": ZoomInfo's own form, wi
 ACCURACY_AS_TEXT_RATE = 0.30
 TITLE_DRIFT_RATE = 0.04
 OPT_OUT_RATE = 0.01
-STALE_RATE = 0.01
+STALE_RATE = 0.01  # enrich answers NO_MATCH (the record went stale after search indexed it)
+# The other enrich answers, each a small share of contacts (the rest are FULL_MATCH). Rates are the
+# sandbox's own (ZoomInfo publishes none); small, like every flaw here, and fixed per contact.
+ENRICH_STATUS_RATES: tuple[tuple[str, float], ...] = (
+    ("CONTACT_ONLY_MATCH", 0.02),  # the contact's data without the company's: still a billed hit
+    ("COMPANY_ONLY_MATCH", 0.01),  # the company's data only: no person, not billed
+    ("NON_MATCH_BY_CONTACT_ACCURACY_MIN", 0.0025),  # the account's match rules withhold the record
+    ("NON_MATCH_BY_LAST_UPDATED_DATE", 0.0025),
+    ("NON_MATCH_BY_VALID_DATE", 0.0025),
+    ("NON_MATCH_BY_REQUIRED_FIELDS", 0.0025),
+    ("INVALID_INPUT", 0.0025),  # an id search lists that enrich refuses as input
+    ("SERVICE_ERROR", 0.01),  # transient: the first `service_error_attempts` asks fail, then FULL_MATCH
+)
 FILL_COMPANY_GAP_RATE = 0.50
 MOBILE_RATE = 0.25
 DNC_RATE = 0.10
@@ -213,12 +255,12 @@ INDUSTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 SEARCH_INPUT_FIELDS: dict[str, str] = {
-    "jobTitle": "Job title; comma-separated values match any",
+    "jobTitle": "Job title; use OR to input multiple job titles",
     "personTitle": "Alias of jobTitle",
     "managementLevel": "C Level Exec, VP Level Exec, Director, Manager, Non Manager",
-    "state": "US state names or postal codes",
-    "metroRegion": "Metro regions, e.g. usa.texas.austin",
-    "country": "Country names",
+    "state": "US state names or postal codes, comma-separated",
+    "metroRegion": "Metro regions, comma-separated, e.g. usa.texas.austin,usa.texas.dallas",
+    "country": "Country names, comma-separated",
     "locationSearchType": "Person, HQ, PersonAndHQ or PersonOrHQ",
     "employeeRangeMin": "Company employee count, lower bound",
     "employeeRangeMax": "Company employee count, upper bound",
@@ -322,6 +364,7 @@ class Contact:
     company: ZiCompany
     last_updated: str
     valid_date: str
+    enrich_status: str = "FULL_MATCH"  # what enrich answers for this record (OPT_OUT / NO_MATCH when opted out / stale)
 
     @property
     def accuracy_value(self) -> int | str:
@@ -410,6 +453,12 @@ class ZoomInfoWorld:
             area = AREA_CODES.get(p.city, "646")
             mobile = f"({area}) 555-01{rng.randint(0, 99):02d}"
         roll = rng.random()
+        status = "OPT_OUT" if roll < OPT_OUT_RATE else "NO_MATCH" if roll < OPT_OUT_RATE + STALE_RATE else "FULL_MATCH"
+        edge = OPT_OUT_RATE + STALE_RATE
+        for name, rate in ENRICH_STATUS_RATES:
+            if status == "FULL_MATCH" and edge <= roll < edge + rate:
+                status = name
+            edge += rate
         updated = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 540))
         return Contact(
             id=zid,
@@ -434,6 +483,7 @@ class ZoomInfoWorld:
             company=self._company(p.company),
             last_updated=updated.strftime("%Y-%m-%dT%H:%M:%SZ"),
             valid_date=(updated + timedelta(days=rng.randint(0, 90))).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            enrich_status=status,
         )
 
     def _company(self, c: Company) -> ZiCompany:
@@ -483,6 +533,28 @@ def world_for(population: Population) -> ZoomInfoWorld:
 # --------------------------------------------------------------------------------------------
 # Rendering.
 # --------------------------------------------------------------------------------------------
+
+
+COMPANY_FIELDS = frozenset(
+    {"companyId", "companyName", "companyWebsite", "companyEmployeeCount", "companyRevenueNumeric",
+     "companyPrimaryIndustry", "companyIndustries"}
+)
+
+
+def _usable_input(item: Mapping[str, Any]) -> bool:
+    """Whether a matchPersonInput item names a person at all (a person id, an email, or name + company)."""
+    pid = item.get("personId")
+    if pid is not None and not isinstance(pid, bool) and str(pid).strip().isdigit():
+        return True
+    if isinstance(item.get("emailAddress"), str) and "@" in item["emailAddress"]:
+        return True
+    return all(isinstance(item.get(k), str) and item[k].strip() for k in ("firstName", "lastName", "companyName"))
+
+
+def _json_api(status: int, payload: Any) -> Response:
+    resp = Response.json(status, payload)
+    resp.content_type = JSON_API
+    return resp
 
 
 def search_row(c: Contact) -> dict:
@@ -633,6 +705,16 @@ def parse_metro(text: str) -> Place:
     return Place(city=_key(text))
 
 
+def parse_metro_region(text: str) -> Place | None:
+    """One ``metroRegion`` entry in a form ZoomInfo's lookup uses (``usa.texas.austin`` or
+    ``US - TX - Austin``; UNCONFIRMED which), else None: entries are comma-separated, so a
+    "City, State" pair arrives as two unknown regions."""
+    text = str(text).strip()
+    if " - " in text or ("." in text and " " not in text):
+        return parse_metro(text)
+    return None
+
+
 def parse_place(text: str) -> Place:
     """A free location (ground truth's ``locations``): a metro entry, a state, or a country."""
     text = str(text).strip()
@@ -661,6 +743,22 @@ def _values(value: Any, name: str, split_commas: bool = True) -> tuple[str, ...]
     else:
         raise InvalidInput(f"{name} must be a string or a list of strings", name)
     return tuple(s.strip() for s in items if s.strip())
+
+
+_OR = re.compile(r"\s+OR\s+")
+
+
+def _string_filter(value: Any, name: str, separator: re.Pattern | str) -> tuple[tuple[str, ...], bool]:
+    """(entries, malformed) of a filter ZoomInfo types as one string: a list there is not an error,
+    it just matches nobody (ZoomInfo answers a malformed filter with nothing, not a 400)."""
+    if isinstance(value, list | tuple):
+        return (), True
+    if value is None or value == "":
+        return (), False
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidInput(f"{name} must be a string", name)
+    parts = separator.split(str(value)) if isinstance(separator, re.Pattern) else str(value).split(separator)
+    return tuple(p.strip() for p in parts if p.strip()), False
 
 
 def _int_value(value: Any, name: str, default: int | None) -> int | None:
@@ -694,6 +792,7 @@ class ContactFilters:
     first_names: tuple[str, ...] = ()
     last_names: tuple[str, ...] = ()
     person_ids: tuple[int, ...] = ()
+    malformed: tuple[str, ...] = ()  # filters sent in a form ZoomInfo does not read: nobody matches
 
     def _where(self, city: str, state_name: str, country: str) -> bool:
         if self.states and not any(_state_ok(s, state_name) for s in self.states):
@@ -706,6 +805,8 @@ class ContactFilters:
 
     def matches(self, c: Contact) -> bool:
         """Whether contact ``c`` passes every given filter (each filter matches any of its values)."""
+        if self.malformed:
+            return False
         if self.titles:
             words = title_tokens(c.job_title)
             if not c.job_title or not any(title_tokens(t) and title_tokens(t) <= words for t in self.titles):
@@ -759,7 +860,16 @@ def parse_filters(body: Mapping[str, Any], *, strict: bool = True) -> ContactFil
             raise InvalidInput(
                 f"Invalid input field(s) for contact search: {', '.join(unknown)}", unknown[0], "PFAPI0002"
             )
-    titles = _values(body.get("jobTitle"), "jobTitle") + _values(body.get("personTitle"), "personTitle")
+    # Titles are one string with " OR " between them; a comma is part of a title, so "A,B" is one
+    # (unlikely) title, as ZoomInfo reads it.
+    malformed: list[str] = []
+    strings: dict[str, tuple[str, ...]] = {}
+    for name, separator in (("jobTitle", _OR), ("personTitle", _OR), ("state", ","), ("country", ","),
+                            ("metroRegion", ",")):
+        strings[name], bad = _string_filter(body.get(name), name, separator)
+        if bad:
+            malformed.append(name)
+    titles = strings["jobTitle"] + strings["personTitle"]
     levels = _values(body.get("managementLevel"), "managementLevel")
     bad = [lv for lv in levels if lv not in MANAGEMENT_LEVELS]
     if bad:
@@ -767,20 +877,20 @@ def parse_filters(body: Mapping[str, Any], *, strict: bool = True) -> ContactFil
     location_type = str(body.get("locationSearchType") or "Person")
     if location_type not in LOCATION_TYPES:
         raise InvalidInput(f"locationSearchType must be one of {', '.join(LOCATION_TYPES)}", "locationSearchType")
-    # A metroRegion string may list several regions separated by ";" (an entry may hold a comma).
-    metro_entries = tuple(
-        part.strip()
-        for entry in _values(body.get("metroRegion"), "metroRegion", split_commas=False)
-        for part in entry.split(";")
-        if part.strip()
-    )
+    metros: list[Place] = []
+    for entry in strings["metroRegion"]:
+        place = parse_metro_region(entry)
+        if place is None:
+            malformed.append("metroRegion")  # not a region ZoomInfo knows: it matches nobody
+        else:
+            metros.append(place)
     ids = tuple(_int_value(v, "personId", None) for v in _values(body.get("personId"), "personId"))
     return ContactFilters(
         titles=titles,
         management_levels=tuple(lv.lower() for lv in levels),
-        states=tuple(_key(s) for s in _values(body.get("state"), "state")),
-        metros=tuple(parse_metro(m) for m in metro_entries),
-        countries=tuple(_key(c) for c in _values(body.get("country"), "country")),
+        states=tuple(_key(s) for s in strings["state"]),
+        metros=tuple(metros),
+        countries=tuple(_key(c) for c in strings["country"]),
         location_type=location_type,
         employee_min=_int_value(body.get("employeeRangeMin"), "employeeRangeMin", None),
         employee_max=_int_value(body.get("employeeRangeMax"), "employeeRangeMax", None),
@@ -788,6 +898,7 @@ def parse_filters(body: Mapping[str, Any], *, strict: bool = True) -> ContactFil
         first_names=tuple(s.lower() for s in _values(body.get("firstName"), "firstName", False)),
         last_names=tuple(s.lower() for s in _values(body.get("lastName"), "lastName", False)),
         person_ids=tuple(i for i in ids if i is not None),
+        malformed=tuple(dict.fromkeys(malformed)),
     )
 
 
@@ -877,16 +988,20 @@ class ZoomInfoApp(VendorApp):
     """The ZoomInfo (legacy Enterprise API) emulator."""
 
     name = "zoominfo"
-    prefixes = ("/authenticate", "/search/", "/enrich/", "/lookup/")
+    prefixes = ("/authenticate", "/search/", "/enrich/", "/lookup/", "/gtm/")
 
     def __init__(self, ctx: SandboxContext):
         super().__init__(ctx)
         self._lock = threading.RLock()
+        # path -> (verb, handler, which API's tokens it takes)
         self._routes = {
-            SEARCH_PATH: ("POST", self._search),
-            ENRICH_PATH: ("POST", self._enrich),
-            SEARCH_FIELDS_PATH: ("GET", self._search_fields),
-            ENRICH_FIELDS_PATH: ("GET", self._enrich_fields),
+            SEARCH_PATH: ("POST", self._search, "legacy"),
+            ENRICH_PATH: ("POST", self._enrich, "legacy"),
+            SEARCH_FIELDS_PATH: ("GET", self._search_fields, "legacy"),
+            ENRICH_FIELDS_PATH: ("GET", self._enrich_fields, "legacy"),
+            GTM_SEARCH_PATH: ("POST", self._gtm_search, "gtm"),
+            GTM_ENRICH_PATH: ("POST", self._gtm_enrich, "gtm"),
+            GTM_USAGE_PATH: ("GET", self._gtm_usage, "gtm"),
         }
         self._overrides: dict[str, Any] = {}
         self._search_cache: dict[ContactFilters, list[Contact]] = {}
@@ -917,7 +1032,8 @@ class ZoomInfoApp(VendorApp):
     def reset(self) -> None:
         """Forget tokens, purchases, windows, counters and setting overrides."""
         with self._lock:
-            self.tokens: dict[str, tuple[str, float]] = {}  # jwt -> (username, expires at)
+            self.tokens: dict[str, tuple[str, float, str]] = {}  # token -> (user, expires at, "legacy" | "gtm")
+            self.service_error_asks: Counter = Counter()  # record -> enrich asks of a SERVICE_ERROR record
             self.purchases: Counter = Counter()
             self.managed_since: dict[int, float] = {}  # record -> first (billed) enrichment
             self.credits_consumed = 0
@@ -930,7 +1046,7 @@ class ZoomInfoApp(VendorApp):
     def expire_tokens(self) -> int:
         """Expire every issued JWT (as if an hour had passed); returns how many."""
         with self._lock:
-            self.tokens = {t: (user, 0.0) for t, (user, _) in self.tokens.items()}
+            self.tokens = {t: (user, 0.0, api) for t, (user, _, api) in self.tokens.items()}
             return len(self.tokens)
 
     def stats(self) -> dict:
@@ -945,6 +1061,7 @@ class ZoomInfoApp(VendorApp):
                 "enrichment_matches": self.counters["FULL_MATCH"],
                 "enrichment_misses": self.counters["NO_MATCH"],
                 "enrichment_opt_outs": self.counters["OPT_OUT"],
+                "enrichment_statuses": {k: v for k, v in self.counters.items() if k.isupper() and v},
                 "tokens_issued": self.counters["tokens"],
                 "auth_failures": self.counters["auth_failures"],
                 "token_rejections": self.counters["token_rejections"],
@@ -972,14 +1089,14 @@ class ZoomInfoApp(VendorApp):
         path = "/" + req.path.strip("/")
         if path.startswith(ADMIN.rstrip("/")):
             return self._admin(req, path)
-        if path == AUTH_PATH:
+        if path in (AUTH_PATH, GTM_TOKEN_PATH):
             if req.method != "POST":
                 return self._no_resource(path)
-            return self._authenticate(req)
+            return self._authenticate(req) if path == AUTH_PATH else self._gtm_token(req)
         route = self._routes.get(path)
         if route is None or route[0] != req.method:
             return self._no_resource(path)
-        user, error = self._check_jwt(req)
+        user, error = self._check_jwt(req, route[2])
         if error is not None:
             return error
         allowed, headers, retry_after, window = self._acquire(user)
@@ -1073,35 +1190,41 @@ class ZoomInfoApp(VendorApp):
             return self._auth_failed("Invalid username or password")
         return self._issue(str(username))
 
-    def _issue(self, username: str) -> Response:
+    def _new_token(self, user: str, api: str) -> tuple[str, float]:
+        """A new access token (a JWT carrying ``iat`` / ``exp``) for ``user`` on ``api``, and its lifetime."""
         ttl = float(self.settings()["jwt_ttl_seconds"])
         now = time.time()
         claims = {
-            "aud": CLIENT_JWT_AUD,
+            "aud": CLIENT_JWT_AUD if api == "legacy" else "gtm_api",
             "iss": "api.zoominfo.com",
-            "username": username,
+            "username" if api == "legacy" else "client_id": user,
             "iat": int(now),
             "exp": int(math.floor(now + ttl)),
             "jti": secrets.token_hex(8),
         }
         token = f"{_b64({'alg': 'HS256', 'typ': 'JWT'})}.{_b64(claims)}.{secrets.token_urlsafe(32)}"
         with self._lock:
-            self.tokens[token] = (username, now + ttl)
+            self.tokens[token] = (user, now + ttl, api)
             self.counters["tokens"] += 1
-        return Response.json(200, {"jwt": token})
+        return token, ttl
 
-    def _check_jwt(self, req: Request) -> tuple[str, Response | None]:
+    def _issue(self, username: str) -> Response:
+        return Response.json(200, {"jwt": self._new_token(username, "legacy")[0]})
+
+    def _check_jwt(self, req: Request, api: str = "legacy") -> tuple[str, Response | None]:
         auth = req.header("Authorization") or ""
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         now = time.time()
         with self._lock:
             entry = self.tokens.get(token) if token else None
+            if entry is not None and entry[2] != api:
+                entry = None  # a legacy JWT opens no GTM door, and the other way round
             if entry is None or entry[1] <= now:
                 self.counters["token_rejections"] += 1
         if entry is None:
-            return "", gateway_error(401, ERR_TOKEN_INVALID, "Invalid JWT: authenticate first", False)
+            return "", gateway_error(401, ERR_TOKEN_INVALID, "Invalid token: authenticate first", False)
         if entry[1] <= now:
-            return "", gateway_error(401, ERR_TOKEN_EXPIRED, "JWT expired: authenticate again", False)
+            return "", gateway_error(401, ERR_TOKEN_EXPIRED, "Token expired: authenticate again", False)
         return entry[0], None
 
     # -- windows --------------------------------------------------------------------------
@@ -1212,8 +1335,8 @@ class ZoomInfoApp(VendorApp):
             return world.by_name_company.get((first.strip().lower(), last.strip().lower(), company.strip().lower()))
         return None
 
-    def _enrich(self, req: Request) -> Response:
-        body = req.json()
+    def _enrich_inputs(self, body: Any) -> tuple[list[dict], list[str]]:
+        """(matchPersonInput items, output field names kept, ``id`` first) of a valid enrich request."""
         if not isinstance(body, dict):
             raise InvalidInput("Request body must be a JSON object")
         inputs = body.get("matchPersonInput")
@@ -1233,36 +1356,147 @@ class ZoomInfoApp(VendorApp):
         unknown = sorted(set(output) - set(ENRICH_OUTPUT_FIELDS))
         if unknown:
             raise InvalidInput(f"Invalid output field(s): {', '.join(unknown)}", "outputFields", "PFAPI0002")
-        wanted = ["id", *[f for f in dict.fromkeys(output) if f != "id"]]
-        results = []
-        charge: list[int] = []
-        statuses: Counter = Counter()
-        for item in inputs:
-            contact = self.resolve(item)
-            if contact is None or contact.stale:
-                status, data = "NO_MATCH", []
-            elif contact.opted_out:
-                status, data = "OPT_OUT", []
-            else:
-                full = enrich_object(contact)
-                status, data = "FULL_MATCH", [{k: full.get(k) for k in wanted}]
-                charge.append(contact.id)
-            statuses[status] += 1
-            results.append({"input": item, "data": data, "matchStatus": status})
-        window = float(self.settings()["management_window_seconds"])
+        return inputs, ["id", *[f for f in dict.fromkeys(output) if f != "id"]]
+
+    def match(self, inputs: list[dict], wanted: list[str]) -> list[tuple[dict, str, dict | None]]:
+        """(input, matchStatus, data or None) per input, in order; bills as ZoomInfo does.
+
+        FULL_MATCH and CONTACT_ONLY_MATCH (the contact's fields, company fields left out) cost a
+        credit on a record's first enrichment in the management window; COMPANY_ONLY_MATCH answers
+        the company's fields only and is not billed; a record whose ``enrich_status`` is
+        SERVICE_ERROR answers that to its first ``service_error_attempts`` asks, then FULL_MATCH. Once
+        ``record_limit`` credits are spent, a record that would cost one answers LIMIT_EXCEEDED.
+        """
+        settings = self.settings()
+        window = float(settings["management_window_seconds"])
+        limit = settings.get("record_limit")
+        out: list[tuple[dict, str, dict | None]] = []
         with self._lock:
             now = time.time()
-            # Every enrichment is counted (the sandbox never forgives a re-buy in its stats), but
-            # ZoomInfo bills a record only on its first enrichment in the management window.
-            for cid in charge:
-                self.purchases[cid] += 1
-                self.records_enriched += 1
-                since = self.managed_since.get(cid)
-                if since is None or now - since >= window:
-                    self.managed_since[cid] = now
-                    self.credits_consumed += 1
-            self.counters.update(statuses)
+            for item in inputs:
+                contact = self.resolve(item)
+                if contact is None:
+                    status = "INVALID_INPUT" if not _usable_input(item) else "NO_MATCH"
+                    out.append((item, status, None))
+                    self.counters[status] += 1
+                    continue
+                status = contact.enrich_status
+                if status == "SERVICE_ERROR":
+                    self.service_error_asks[contact.id] += 1
+                    if self.service_error_asks[contact.id] > int(settings["service_error_attempts"]):
+                        status = "FULL_MATCH"
+                data = None
+                if status in ("FULL_MATCH", "CONTACT_ONLY_MATCH"):
+                    since = self.managed_since.get(contact.id)
+                    new_credit = since is None or now - since >= window
+                    if new_credit and limit is not None and self.credits_consumed >= int(limit):
+                        status = "LIMIT_EXCEEDED"
+                    else:
+                        full = enrich_object(contact)
+                        keep = [k for k in wanted if k == "id" or status == "FULL_MATCH" or k not in COMPANY_FIELDS]
+                        data = {k: full.get(k) for k in keep}
+                        # Every enrichment is counted (the sandbox never forgives a re-buy in its stats),
+                        # but ZoomInfo bills a record only on its first enrichment in the window.
+                        self.purchases[contact.id] += 1
+                        self.records_enriched += 1
+                        if new_credit:
+                            self.managed_since[contact.id] = now
+                            self.credits_consumed += 1
+                elif status == "COMPANY_ONLY_MATCH":
+                    full = enrich_object(contact)
+                    data = {k: full.get(k) for k in wanted if k in COMPANY_FIELDS}
+                self.counters[status] += 1
+                out.append((item, status, data))
+        return out
+
+    def _enrich(self, req: Request) -> Response:
+        inputs, wanted = self._enrich_inputs(req.json())
+        results = [
+            {"input": item, "data": [data] if data is not None else [], "matchStatus": status}
+            for item, status, data in self.match(inputs, wanted)
+        ]
         return Response.json(200, {"success": True, "data": {"outputFields": wanted, "result": results}})
+
+    # -- GTM API --------------------------------------------------------------------------
+
+    def _gtm_token(self, req: Request) -> Response:
+        """OAuth2 client-credentials grant: HTTP Basic (or form ``client_id`` / ``client_secret``)."""
+        try:
+            parsed = parse_qs(req.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            parsed = {}
+        fields = {k: v[0] for k, v in parsed.items()}
+        client_id, secret = fields.get("client_id"), fields.get("client_secret")
+        auth = req.header("Authorization") or ""
+        if auth.lower().startswith("basic "):  # the header wins when both are sent
+            try:
+                client_id, _, secret = base64.b64decode(auth[6:].strip()).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                client_id, secret = None, None
+        clients = self._keys().get("gtm_clients") or {}
+        if not client_id or clients.get(client_id) != secret:
+            with self._lock:
+                self.counters["auth_failures"] += 1
+            return Response.json(401, {"error": "invalid_client", "error_description": "Client authentication failed"},
+                                 {"WWW-Authenticate": 'Basic realm="zoominfo"'})
+        if fields.get("grant_type") != "client_credentials":
+            return Response.json(400, {"error": "unsupported_grant_type",
+                                       "error_description": "grant_type must be client_credentials"})
+        token, ttl = self._new_token(str(client_id), "gtm")
+        return Response.json(200, {"access_token": token, "token_type": "Bearer", "expires_in": int(ttl),
+                                   "scope": "api:data:contact api:data:company"})
+
+    @staticmethod
+    def _gtm_attributes(req: Request, kind: str) -> dict:
+        body = req.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or data.get("type") != kind or not isinstance(data.get("attributes"), dict):
+            raise InvalidInput(f'Request body must be {{"data": {{"type": "{kind}", "attributes": {{...}}}}}}', "data")
+        return data["attributes"]
+
+    def _gtm_search(self, req: Request) -> Response:
+        attributes = self._gtm_attributes(req, "ContactSearch")
+        for paging in ("rpp", "page"):
+            if paging in attributes:
+                raise InvalidInput(f"Invalid input field(s) for contact search: {paging}", paging, "PFAPI0002")
+        size = _int_value((req.query.get("page[size]") or [None])[0], "page[size]", DEFAULT_RPP)
+        number = _int_value((req.query.get("page[number]") or [None])[0], "page[number]", 1)
+        if not 1 <= size <= MAX_RPP:
+            raise InvalidInput(f"page[size] must be between 1 and {MAX_RPP}", "page[size]", "PFAPI0003")
+        if number < 1:
+            raise InvalidInput("page[number] must be 1 or more", "page[number]", "PFAPI0003")
+        found = self.find(parse_filters(attributes))
+        cap = int(self.settings()["search_cap"] or 0)
+        start = (number - 1) * size
+        rows = found[start : max(start, min(start + size, cap))]
+        data = []
+        for c in rows:
+            row = search_row(c)
+            data.append({"type": "Contact", "id": str(row.pop("id")), "attributes": row})
+        meta = {"page": {"number": number, "size": size, "total": math.ceil(len(found) / size)},
+                "totalResults": len(found)}
+        return _json_api(200, {"data": data, "meta": meta})
+
+    def _gtm_enrich(self, req: Request) -> Response:
+        inputs, wanted = self._enrich_inputs(self._gtm_attributes(req, "ContactEnrich"))
+        data = []
+        for item, status, fields in self.match(inputs, wanted):
+            meta = {"matchStatus": status, "input": item}
+            if fields is None:
+                data.append({"type": "NoMatch", "meta": meta})
+            elif status == "COMPANY_ONLY_MATCH":
+                data.append({"type": "Company", "id": str(fields.get("companyId") or ""), "attributes": fields,
+                             "meta": meta})
+            else:
+                attributes = {k: v for k, v in fields.items() if k != "id"}
+                data.append({"type": "Contact", "id": str(fields["id"]), "attributes": attributes, "meta": meta})
+        return _json_api(200, {"data": data})
+
+    def _gtm_usage(self, req: Request) -> Response:
+        with self._lock:
+            attributes = {"creditsUsed": self.credits_consumed, "recordsEnriched": self.records_enriched,
+                          "recordLimit": self.settings().get("record_limit")}
+        return _json_api(200, {"data": {"type": "Usage", "id": "usage", "attributes": attributes}})
 
     # -- ground truth ---------------------------------------------------------------------
 
@@ -1297,6 +1531,7 @@ class ZoomInfoApp(VendorApp):
                 zoominfo_ids=[str(c.id)],
                 opted_out=c.opted_out,
                 stale=c.stale,
+                enrich_status=c.enrich_status,
                 zoominfo_email=c.email,
                 zoominfo_title=c.job_title,
             )
