@@ -354,7 +354,8 @@ def _hubspot_erase(client: Any, person: _Person, linkedin_id_property: str | Non
     A contact counts as found when the sync state recorded its id or a search finds it by email
     or by the LinkedIn id property; only such a contact's delete is audited `deleted`.
     """
-    outcomes = [_hubspot_gdpr_delete(client, i) for i in sorted(person.crm_ids.get("hubspot", ()))]
+    recorded = sorted(person.crm_ids.get("hubspot", ()))
+    outcomes = [_hubspot_gdpr_delete(client, i) for i in recorded]
     if "deleted" in outcomes:
         return outcomes
     found: list[str] = []
@@ -362,7 +363,7 @@ def _hubspot_erase(client: Any, person: _Person, linkedin_id_property: str | Non
     if linkedin_id_property:
         searches += [(linkedin_id_property, u) for u in sorted(person.urls)]
     for prop, value in searches:
-        found += [i for i in client.search_ids(prop, value) if i not in found]
+        found += [i for i in client.search_ids(prop, value) if i not in found and i not in recorded]
     outcomes += [_hubspot_gdpr_delete(client, i) for i in found]
     if "deleted" in outcomes or "unsupported" in outcomes:
         return outcomes
