@@ -392,7 +392,12 @@ def cmd_crm_setup(args) -> int:
     config = load_crm_config()
     if config.target is None:
         raise SystemExit("CRM_TARGET is unset: set it to hubspot or salesforce first")
-    report = crm_setup(config.target, build_crm_client(config), config)
+    from lead_assets.clients.errors import VendorError
+
+    try:
+        report = crm_setup(config.target, build_crm_client(config), config)
+    except (VendorError, ValueError) as exc:  # e.g. 403 MISSING_SCOPES, a setting that cannot work
+        raise SystemExit(f"crm setup failed: {exc}") from None
     print(report.format())
     return 0
 

@@ -300,7 +300,7 @@ def test_config_reads_yaml_and_environment():
     cfg = load_crm_config(env={})
     assert cfg.target is None and cfg.hubspot.batch_size == 100
     assert cfg.hubspot.linkedin_id_property == "lead_sprint_linkedin_url"
-    assert cfg.salesforce.login_url == "https://login.salesforce.com"
+    assert cfg.salesforce.login_url is None  # no default can work for client credentials (My Domain only)
     env = {
         "CRM_TARGET": "Salesforce",
         "SALESFORCE_API_VERSION": "v61.0",

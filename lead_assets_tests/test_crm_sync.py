@@ -251,7 +251,11 @@ def test_hubspot_values_too_long_are_truncated_by_rule_or_rejected_with_the_reas
     assert contacts(sandbox)[0]["properties"]["company"] == "C" * 255
 
 
-def test_hubspot_rate_window_is_honoured_and_the_daily_limit_stops_cleanly(sandbox, store):
+def test_hubspot_rate_window_is_honoured_and_the_daily_limit_stops_cleanly(sandbox, store, monkeypatch):
+    from datetime import datetime, timedelta
+
+    import lead_assets.pipeline.crm_sync as crm_sync
+
     cfg = setup_hubspot(sandbox, store, 250, batch_size=25)
     sandbox.update_config(
         {"windows": {"ten_secondly": 0.5}, "limits": {"hubspot": {"api": {"ten_secondly": 4, "day": 100}}}}
@@ -261,10 +265,12 @@ def test_hubspot_rate_window_is_honoured_and_the_daily_limit_stops_cleanly(sandb
     assert first.created == 150 and sandbox.stats()["vendors"]["hubspot"]["responses_429"] <= 1
     # Setup took 8 calls and the first run 7: leave room for the property list and one batch.
     sandbox.update_config({"limits": {"hubspot": {"api": {"day": 17}}}})
-    second = run(store, cfg)
-    assert second.status == "stopped" and "allowance spent" in second.message
-    assert second.created == 25 and second.skipped["over budget"] == 75 and second.unchanged == 150
+    second = run(store, cfg)  # the daily headers say 0 left: the rest waits for the account's next day
+    assert second.status == "deferred" and "DAILY API limit is spent" in second.message and second.resume_at
+    assert second.created == 25 and second.skipped["deferred"] == 75 and second.unchanged == 150
     sandbox.update_config({"limits": {"hubspot": {"api": {"day": 1000}}}})
+    next_day = datetime.fromisoformat(second.resume_at) + timedelta(seconds=1)
+    monkeypatch.setattr(crm_sync, "utc_now", lambda: next_day)
     assert run(store, cfg).created == 75
 
 
@@ -459,3 +465,63 @@ def test_salesforce_jwt_bearer_flow(sandbox):
     )
     with pytest.raises(CrmAuthError, match="token request was refused"):
         stranger.describe("Lead")
+
+
+# -- vendor-apis.md Corrections 6-7: HubSpot's 429 policies and scopes --------------------------
+
+
+def test_hubspot_daily_429_defers_the_rest_to_the_account_next_day_without_charging_attempts(
+        sandbox, store, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    import lead_assets.pipeline.crm_sync as crm_sync
+
+    cfg = setup_hubspot(sandbox, store, 100, batch_size=25, account_time_zone="America/New_York")
+    app = hubspot_app(sandbox)
+    app.configure({"daily_headers": False})  # an OAuth app: nothing warns before the 429
+    used = sum(app.daily_used.values())
+    sandbox.update_config({"limits": {"hubspot": {"api": {"day": used + 3}}}})  # the property list + 2 batches
+    report = run(store, cfg)
+    assert report.status == "deferred" and not report.ok and not report.retryable  # Dagster: no retries
+    assert "DAILY" in report.message and "America/New_York" in report.message
+    local_now = datetime.now(ZoneInfo("America/New_York"))
+    midnight = datetime.combine(local_now.date() + timedelta(days=1), datetime.min.time(),
+                                tzinfo=ZoneInfo("America/New_York"))
+    assert report.resume_at == midnight.astimezone(UTC).isoformat(timespec="seconds")
+    assert report.created == 50 and report.skipped == {"deferred": 50} and report.rejected == 0
+    assert app.stats()["rate_limited"] == {"DAILY": 1}  # one refusal, no retries against a spent day
+    st = states(store, "hubspot")
+    deferred = st[st["state"] == "skipped"]
+    assert len(deferred) == 50 and (deferred["attempts"] == 0).all()
+    assert deferred["reason"].str.startswith("deferred: hubspot DAILY API limit spent").all()
+    sandbox.update_config({"limits": {"hubspot": {"api": {"day": 10_000}}}})
+    calls = sandbox.stats()["vendors"]["hubspot"]["requests_total"]
+    again = run(store, cfg)  # the same day: nothing is asked of HubSpot
+    assert again.status == "deferred" and again.resume_at == report.resume_at and again.sent == 0
+    assert sandbox.stats()["vendors"]["hubspot"]["requests_total"] == calls
+    monkeypatch.setattr(crm_sync, "utc_now", lambda: midnight.astimezone(UTC) + timedelta(minutes=1))
+    after = run(store, cfg)  # the account's next day
+    assert after.status == "ok" and after.created == 50 and after.unchanged == 50
+    assert (states(store, "hubspot")["attempts"] == 1).all()  # every lead sent once, none charged twice
+
+
+def test_hubspot_rolling_429_waits_and_the_sync_goes_on(sandbox, store):
+    cfg = setup_hubspot(sandbox, store, 60, batch_size=20)
+    sandbox.update_config({"faults": {"hubspot": {"fail_next": 1, "fail_next_kind": "429"}}})
+    report = run(store, cfg)
+    assert report.status == "ok" and report.created == 60 and report.rejected == 0
+
+
+def test_hubspot_token_without_the_schema_read_scope_is_named(sandbox, store):
+    from lead_assets.clients.hubspot import MissingScopes
+
+    cfg = setup_hubspot(sandbox, store, 10)
+    narrow = hubspot(sandbox, access_token="sandbox-hubspot-write-only-token")
+    report = run(store, narrow)
+    assert report.status == "stopped" and report.sent == 0 and not report.retryable
+    assert "MISSING_SCOPES" in report.message and "crm.schemas.contacts.read" in report.message
+    assert "HUBSPOT_ACCESS_TOKEN" in report.message
+    with pytest.raises(MissingScopes, match="crm.schemas.contacts.read"):
+        crm_setup("hubspot", build_crm_client(narrow), narrow)
+    assert run(store, cfg).created == 10

@@ -301,25 +301,25 @@ def test_privacy_commands_parse_and_suppress(tmp_path, monkeypatch):
     assert erase_run_config("a@b.com", None, "r1")["ops"]["erase_person_op"]["config"]["email"] == "a@b.com"
 
 
-class _FakeHttp:
-    def __init__(self, answers):
-        self.answers, self.bodies = list(answers), []
+class _FakeHubSpot:
+    """The HubSpot client's erasure calls: `search_ids` answers from `contacts`, `gdpr_delete` from `answers`."""
 
-    def request(self, method, path, **kwargs):
+    def __init__(self, contacts=None, answers=()):
+        self.contacts = contacts or {}  # (property, value) -> contact ids
+        self.answers, self.calls, self.drained = list(answers), [], 0
+
+    def search_ids(self, prop, value):
+        self.calls.append(("search", prop, value))
+        return list(self.contacts.get((prop, value), []))
+
+    def gdpr_delete(self, object_id, id_property=None):
         from lead_assets.clients.errors import VendorRequestError
 
-        self.bodies.append((method, path, kwargs.get("json_body")))
-        status = self.answers.pop(0) if self.answers else 404
+        self.calls.append(("gdpr_delete", object_id, id_property))
+        status = self.answers.pop(0) if self.answers else 204
         if status >= 400:
-            raise VendorRequestError("hubspot", f"{path}: HTTP {status} 'No route'" if status == 405 else
-                                     f"{path}: HTTP {status} 'gone'", status=404 if status == 405 else status)
-
-
-class _FakeHubSpot:
-    def __init__(self, answers):
-        self.http = _FakeHttp(answers)
-        self.limiter = type("L", (), {"observe_headers": staticmethod(lambda h: {})})()
-        self.drained = 0
+            raise VendorRequestError("hubspot", f"HTTP {status} {'No route' if status == 405 else 'gone'}",
+                                     status=404 if status == 405 else status)
 
     def drain_calls(self):
         self.drained += 1
@@ -338,24 +338,74 @@ class _FakeSalesforce:
             raise VendorRequestError("salesforce", f"HTTP {self.status}", status=self.status)
 
 
-@pytest.mark.parametrize("answers, outcome", [([204, 404], "deleted"), ([404, 404], "not_found"),
-                                              ([405, 405], "unsupported"), ([400], "failed: VendorRequestError 400")])
-def test_hubspot_gdpr_delete_outcomes(sqlite_url, answers, outcome):
+LI = "https://www.linkedin.com/in/zelda-q"
+
+
+@pytest.mark.parametrize("contacts, answers, outcome, deletes", [
+    ({("email", "zelda@acme.com"): ["501"]}, [204], "deleted", [("gdpr_delete", "501", None)]),
+    ({("lead_sprint_linkedin_url", LI): ["502"]}, [204], "deleted", [("gdpr_delete", "502", None)]),
+    # Nobody found: the email delete is still sent (HubSpot blocklists it) but it is not "deleted".
+    ({}, [204], "not_found_blocklisted", [("gdpr_delete", "zelda@acme.com", "email")]),
+    ({("email", "zelda@acme.com"): ["501"]}, [404, 204], "not_found_blocklisted",
+     [("gdpr_delete", "501", None), ("gdpr_delete", "zelda@acme.com", "email")]),
+    ({("email", "zelda@acme.com"): ["501"]}, [405], "unsupported", [("gdpr_delete", "501", None)]),
+    ({}, [400], "failed: VendorRequestError 400", [("gdpr_delete", "zelda@acme.com", "email")]),
+])
+def test_hubspot_erasure_deletes_only_contacts_it_found(sqlite_url, contacts, answers, outcome, deletes):
     from lead_assets.store.lead_store import LeadStore
 
     store = LeadStore(sqlite_url)
     index = _seed(store)
-    client = _FakeHubSpot(answers)
+    client = _FakeHubSpot(contacts, answers)
     report = erase_person(store, index, client, "hubspot", "zelda@acme.com", "r", kind="email",
                           linkedin_id_property="lead_sprint_linkedin_url")
     assert report.crm_outcome == outcome and client.drained == 1
-    method, path, body = client.http.bodies[0]
-    assert (method, path) == ("POST", "/crm/v3/objects/contacts/gdpr-delete")
-    assert body == {"objectId": "zelda@acme.com", "idProperty": "email"}  # no crm id recorded: by email
-    if len(client.http.bodies) > 1:  # then by the LinkedIn id property (a contact created before the email)
-        assert client.http.bodies[1][2] == {"objectId": "https://www.linkedin.com/in/zelda-q",
-                                            "idProperty": "lead_sprint_linkedin_url"}
+    assert report.counts["crm_records_deleted"] == (outcome == "deleted")
+    searches = [c for c in client.calls if c[0] == "search"]
+    assert searches == [("search", "email", "zelda@acme.com"), ("search", "lead_sprint_linkedin_url", LI)]
+    assert [c for c in client.calls if c[0] == "gdpr_delete"] == deletes
     assert read_audit(store, "r")[0]["crm_outcome"] == outcome
+
+
+def test_hubspot_erasure_uses_the_recorded_contact_id_first(sqlite_url):
+    from lead_assets.store.crm_sync_state import write_states
+    from lead_assets.store.lead_store import LeadStore
+
+    store = LeadStore(sqlite_url)
+    index = _seed(store)
+    write_states(store, "hubspot", pd.DataFrame([{"lead_id": "ld_a", "crm_id": "777", "state": "created"}]))
+    client = _FakeHubSpot()
+    report = erase_person(store, index, client, "hubspot", "zelda@acme.com", "r", kind="email")
+    assert report.crm_outcome == "deleted" and client.calls == [("gdpr_delete", "777", None)]
+
+
+def test_hubspot_erasure_against_the_sandbox_audits_what_happened(sandbox, sqlite_url):
+    """Corrections 8: an unknown email answers 204 and is blocklisted; only a found contact is `deleted`."""
+    from lead_assets.clients.hubspot import HubSpotClient
+    from lead_assets.store.lead_store import LeadStore
+
+    sandbox.reset(config=True)
+    hubspot = sandbox.router.apps["hubspot"]
+    client = HubSpotClient(sandbox.url("hubspot"), "sandbox-hubspot-token", sleep=lambda s: None)
+    store = LeadStore(sqlite_url)
+    index = _seed(store)
+    report = erase_person(store, index, client, "hubspot", "zelda@acme.com", "never-synced", kind="email")
+    assert report.crm_outcome == "not_found_blocklisted" and report.counts["crm_records_deleted"] == 0
+    assert hubspot.stats()["gdpr_blocklisted"] == 1 and hubspot.stats()["gdpr_deleted"] == 0
+    # The blocklisted address cannot come back into the portal.
+    refused = client.batch_upsert([{"idProperty": "email", "id": "zelda@acme.com", "properties": {},
+                                    "objectWriteTraceId": "t"}])
+    assert refused.status == 207 and refused.errors[0].codes == ["BLOCKLISTED_EMAIL"]
+
+    # A contact the sync state does not know (state lost) is found by the search and deleted.
+    sandbox.reset(config=True)
+    created = client.batch_upsert([{"idProperty": "email", "id": "zelda@acme.com",
+                                    "properties": {"firstname": "Zelda"}, "objectWriteTraceId": "t"}])
+    assert created.results[0]["new"] is True
+    index = _seed(store)
+    report = erase_person(store, index, client, "hubspot", "zelda@acme.com", "synced", kind="email")
+    assert report.crm_outcome == "deleted" and hubspot.stats()["gdpr_deleted"] == 1
+    assert hubspot.contacts_snapshot() == [] and hubspot.stats()["gdpr_blocklisted"] == 0
 
 
 def test_salesforce_delete_uses_the_recorded_lead_id(sqlite_url):

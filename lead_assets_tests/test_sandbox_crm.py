@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -396,3 +397,89 @@ def test_salesforce_daily_request_limit(sandbox):
     assert [c.status_code for c in codes] == [200, 200, 403]
     assert codes[-1].json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     assert codes[1].headers["Sforce-Limit-Info"] == "api-usage=2/2"
+
+
+# -- vendor-apis.md Corrections 4-8: the sandbox behaves as the vendors do ---------------------
+
+
+def test_salesforce_generic_login_hosts_refuse_client_credentials(sandbox):
+    # Corrections 4: login/test.salesforce.com answer client credentials invalid_grant; My Domain issues.
+    for host in ("login", "test"):
+        r = requests.post(f"{sandbox.base_url}/salesforce/{host}/services/oauth2/token",
+                          data={"grant_type": "client_credentials"}, auth=SF_CLIENT, timeout=5)
+        assert r.status_code == 400
+        assert r.json() == {"error": "invalid_grant", "error_description": "request not supported on this domain"}
+    assert token(sandbox).status_code == 200  # the mount itself plays the org's My Domain
+
+
+def test_salesforce_result_sets_are_csv_only(sandbox):
+    # Corrections 5: successfulResults/, failedResults/, unprocessedrecords/ are CSV resources.
+    base, headers = session(sandbox)
+    info, _ = run_job(base, headers, "LastName,Company,LinkedIn_URL__c\nDoe,Acme,li/1\n")
+    for name in ("successfulResults", "failedResults", "unprocessedrecords"):
+        url = f"{base}/jobs/ingest/{info['id']}/{name}/"
+        as_json = requests.get(url, headers={**headers, "Accept": "application/json"}, timeout=5)
+        assert as_json.status_code == 406 and as_json.json()[0]["errorCode"] == "NOT_ACCEPTABLE"
+        as_csv = requests.get(url, headers={**headers, "Accept": "text/csv"}, timeout=5)
+        assert as_csv.status_code == 200 and as_csv.headers["Content-Type"].startswith("text/csv")
+
+
+def test_hubspot_scopes_are_enforced_per_token(sandbox):
+    # Corrections 7: reading contact properties needs crm.schemas.contacts.read.
+    write_only = {"Authorization": "Bearer sandbox-hubspot-write-only-token"}
+    r = requests.get(f"{sandbox.base_url}{PROPS}", headers=write_only, timeout=5)
+    body = r.json()
+    assert r.status_code == 403 and body["category"] == "MISSING_SCOPES"
+    assert body["errors"][0]["context"]["requiredGranularScopes"] == ["crm.schemas.contacts.read"]
+    assert upsert(sandbox, [{"idProperty": "email", "id": "a@b.co", "properties": {}}]).status_code == 200
+    ok = post(sandbox, UPSERT, {"inputs": [{"idProperty": "email", "id": "c@d.co", "properties": {}}]}, write_only)
+    assert ok.status_code == 200  # it may write, it may not read the schema
+
+
+def test_hubspot_search_and_its_secondly_limit(sandbox):
+    upsert(sandbox, [{"idProperty": "email", "id": f"p{i}@acme.com", "properties": {"firstname": f"P{i % 2}"}}
+                     for i in range(5)])
+    search = "/hubspot/crm/v3/objects/contacts/search"
+    body = {"filterGroups": [{"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "p1"}]}],
+            "properties": ["email"], "limit": 1}
+    first = post(sandbox, search, body).json()
+    assert first["total"] == 2 and len(first["results"]) == 1 and first["paging"]["next"]["after"]
+    rest = post(sandbox, search, {**body, "after": first["paging"]["next"]["after"]}).json()
+    assert len(rest["results"]) == 1 and "paging" not in rest
+    assert post(sandbox, search, {**body, "limit": 201}).status_code == 400
+    statuses = [post(sandbox, search, body) for _ in range(6)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited and limited[0].json()["policyName"] == "SECONDLY"
+    assert limited[0].json()["message"] == "You have reached your secondly limit."
+
+
+def test_hubspot_gdpr_delete_of_an_unknown_email_answers_204_and_blocklists(sandbox):
+    # Corrections 8: 204 does not prove a contact existed.
+    gdpr = "/hubspot/crm/v3/objects/contacts/gdpr-delete"
+    assert post(sandbox, gdpr, {"objectId": "ghost@acme.com", "idProperty": "email"}).status_code == 204
+    refused = upsert(sandbox, [{"idProperty": "email", "id": "Ghost@acme.com", "properties": {},
+                                "objectWriteTraceId": "t1"}])
+    assert refused.status_code == 207 and refused.json()["errors"][0]["errors"][0]["code"] == "BLOCKLISTED_EMAIL"
+    created = upsert(sandbox, [{"idProperty": "email", "id": "real@acme.com", "properties": {}}]).json()
+    contact_id = created["results"][0]["id"]
+    assert post(sandbox, gdpr, {"objectId": contact_id}).status_code == 204
+    assert post(sandbox, gdpr, {"objectId": contact_id}).status_code == 404  # by id: gone is gone
+    assert post(sandbox, gdpr, {"objectId": "x", "idProperty": "hs_linkedin_url"}).status_code == 400
+    stats = sandbox.stats()["vendors"]["hubspot"]
+    assert stats["gdpr_deleted"] == 1 and stats["gdpr_blocklisted"] == 1
+
+
+def test_hubspot_daily_limit_resets_at_the_account_midnight(sandbox):
+    # Corrections 6: midnight in the account's time zone, not UTC.
+    app = sandbox.router.apps["hubspot"]
+    hubspot_settings(sandbox, account_time_zone="America/Los_Angeles")
+    at = datetime(2026, 12, 4, 23, 0, tzinfo=UTC).timestamp()  # 15:00 in Los Angeles
+    day, reset_at = app._account_day(at, 86_400)
+    assert day == "2026-12-04" and reset_at == datetime(2026, 12, 5, 8, 0, tzinfo=UTC).timestamp()
+    hubspot_settings(sandbox, daily_headers=False)  # OAuth apps get no daily headers
+    requests.post(f"{sandbox.base_url}/__sandbox/config", json={"limits": {"hubspot": {"api": {"day": 1}}}},
+                  timeout=5).raise_for_status()
+    first = requests.get(f"{sandbox.base_url}{PROPS}", headers=HS, timeout=5)
+    assert first.status_code == 200 and "X-HubSpot-RateLimit-Daily" not in first.headers
+    second = requests.get(f"{sandbox.base_url}{PROPS}", headers=HS, timeout=5)
+    assert second.status_code == 429 and second.json()["policyName"] == "DAILY"

@@ -70,7 +70,7 @@ def find(sandbox, person, **extra):
 
 
 def check(sandbox, email, key=NB_KEY):
-    return requests.post(f"{sandbox.base_url}{CHECK}", json={"key": key, "email": email}, timeout=5)
+    return requests.get(f"{sandbox.base_url}{CHECK}", params={"key": key, "email": email}, timeout=5)
 
 
 def clearbit(sandbox, domain, key=CB_KEY):
@@ -248,10 +248,11 @@ def test_neverbounce_agrees_with_hunter_and_errors_arrive_as_200(sandbox, world)
     assert no_key["status"] == "general_failure" and "key" in no_key["message"]
     no_email = check(sandbox, "").json()
     assert no_email["status"] == "general_failure" and "email" in no_email["message"]
-    form = requests.post(f"{sandbox.base_url}{CHECK}", data={"key": NB_KEY, "email": sample[0], "credits_info": "1"},
-                         timeout=5).json()
-    assert form["status"] == "success" and form["credits_info"]["paid_credits_used"] == 1
-    assert stats(sandbox, "neverbounce")["rebought"] == {sample[0].lower(): 2}
+    # The single check is a GET (vendor-apis.md Corrections 3): a POST, JSON or form, is refused, never charged.
+    for post in ({"json": {"key": NB_KEY, "email": sample[0]}}, {"data": {"key": NB_KEY, "email": sample[0]}}):
+        refused = requests.post(f"{sandbox.base_url}{CHECK}", timeout=5, **post)
+        assert refused.status_code == 405 and refused.json()["status"] == "general_failure"
+    assert stats(sandbox, "neverbounce")["rebought"] == {}
 
 
 def test_neverbounce_throttle_and_outage_are_http_200(sandbox):

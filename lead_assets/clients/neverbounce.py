@@ -1,8 +1,11 @@
 """NeverBounce v4 client: the single check (1 credit per answered check).
 
 Contract: shared/vendor-apis.md section 5. Base URL and key come from configuration
-(`NEVERBOUNCE_BASE_URL`, `NEVERBOUNCE_API_KEY`). The key goes in the JSON body of a POST, so it
-never appears in a URL or a proxy log.
+(`NEVERBOUNCE_BASE_URL`, `NEVERBOUNCE_API_KEY`). The single check is a `GET` with query
+parameters (`key`, `email`, `address_info`, `credits_info`, `timeout`), as the v4.2 reference and
+the official SDKs send it (vendor-apis.md Corrections 3); the key therefore sits in the URL, and
+`redact` strips `key=` from every error, and a filter on urllib3's connection log (which
+writes each request line, query included, at DEBUG) strips it there too.
 
 NeverBounce reports application errors as HTTP 200 with a `status` field, so the body is
 read before anything else:
@@ -28,15 +31,36 @@ from lead_assets.clients.errors import (
     VendorCallFailed,
     VendorRequestError,
 )
-from lead_assets.clients.http import CallRecord, VendorResponse
+from lead_assets.clients.http import CallRecord, VendorResponse, redact
 from lead_assets.clients.hunter import Retry, call_with_retries, make_http, retry_transport, set_credits
 
 CHECK_PATH = "/v4/single/check"
+# Seconds NeverBounce may spend on the SMTP check before answering `unknown` (its `timeout` parameter);
+# below our read timeout so a slow mailbox is an answer, not a transport error.
+CHECK_TIMEOUT_S = 20
 RESULTS = frozenset({"valid", "invalid", "disposable", "catchall", "unknown"})
 # No published number for the single check (UNCONFIRMED): a polite default the caller can change.
 DEFAULT_LIMITS: dict[str, dict[str, int]] = {"single": {"second": 20}}
 _AUTH_STATUSES = frozenset({"auth_failure", "bad_referrer"})
 _RETRY_STATUSES = frozenset({"throttle_triggered", "temp_unavail"})
+
+
+class _RedactQueryKey(logging.Filter):
+    """Removes `key=...` from urllib3's request lines: the single check carries its key in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def _guard_urllib3_log() -> None:
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactQueryKey) for f in logger.filters):
+        logger.addFilter(_RedactQueryKey())
+
+
+_guard_urllib3_log()
 
 
 @dataclass
@@ -71,11 +95,12 @@ class NeverBounceClient:
         sleep=None,
     ):
         self.api_key = api_key
+        self.check_timeout = max(1, min(CHECK_TIMEOUT_S, int(timeout[1]) - 2))
         self.max_attempts = max_attempts
         self.http = make_http(
             self.vendor,
             base_url,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            headers={"Accept": "application/json"},
             credential_setting="NEVERBOUNCE_API_KEY",
             limits=limits,
             window_seconds=window_seconds,
@@ -108,11 +133,12 @@ class NeverBounceClient:
 
     def check(self, email: str) -> EmailCheck:
         """Verify one address (1 credit when answered)."""
-        body = {"key": self.api_key, "email": email, "credits_info": 1}
+        params = {"key": self.api_key, "email": email, "address_info": 0, "credits_info": 1,
+                  "timeout": self.check_timeout}
         resp = call_with_retries(
             self.http,
             CHECK_PATH,
-            lambda: self.http.request("POST", CHECK_PATH, endpoint_class="single", json_body=body, paid=True),
+            lambda: self.http.request("GET", CHECK_PATH, endpoint_class="single", params=params, paid=True),
             self._judge,
             max_attempts=self.max_attempts,
         )

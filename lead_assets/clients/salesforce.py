@@ -1,9 +1,14 @@
 """Salesforce client: OAuth token, Lead describe and Bulk API 2.0 ingest jobs.
 
-Contract: shared/vendor-apis.md section 8. Settings: `SALESFORCE_LOGIN_URL` (the token host:
-login.salesforce.com, test.salesforce.com or the org's My Domain), `SALESFORCE_CLIENT_ID`,
-`SALESFORCE_CLIENT_SECRET`, `SALESFORCE_API_VERSION`; the JWT bearer flow also needs
-`SALESFORCE_USERNAME` and a private key (PyJWT signs the assertion).
+Contract: shared/vendor-apis.md section 8 and Corrections 4-5. Settings: `SALESFORCE_LOGIN_URL`
+(the token host), `SALESFORCE_CLIENT_ID`, `SALESFORCE_CLIENT_SECRET`, `SALESFORCE_API_VERSION`;
+the JWT bearer flow also needs `SALESFORCE_USERNAME` and a private key (PyJWT signs the assertion).
+
+The client-credentials flow works only on the org's My Domain host: login.salesforce.com and
+test.salesforce.com answer it `invalid_grant` "request not supported on this domain". So that
+flow has no default host, and a generic login host is refused here, before any request, with
+a message naming `SALESFORCE_LOGIN_URL`. The JWT bearer flow works on the generic hosts and
+defaults to login.salesforce.com.
 
 An expired session (401 `INVALID_SESSION_ID`) is refreshed once per call; when the fresh
 token is refused too, `CrmAuthError` stops the caller with a message naming the settings.
@@ -21,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -31,6 +36,34 @@ from lead_assets.clients.http import VendorHttp, VendorResponse
 TOKEN_PATH = "/services/oauth2/token"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TERMINAL_STATES = ("JobComplete", "Failed", "Aborted")
+RESULT_SETS = ("successfulResults", "failedResults", "unprocessedrecords")
+JWT_DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+# Hosts that serve every org and therefore cannot know which org a client-credentials request is for.
+GENERIC_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
+
+
+class SalesforceConfigError(ValueError):
+    """The settings cannot work (e.g. client credentials without a My Domain host); nothing was sent."""
+
+
+def check_login_url(login_url: str | None, auth_flow: str) -> str:
+    """The token host to use for `auth_flow`; raises `SalesforceConfigError` naming the setting."""
+    if auth_flow == "jwt_bearer":
+        return (login_url or JWT_DEFAULT_LOGIN_URL).rstrip("/")
+    if not login_url:
+        raise SalesforceConfigError(
+            "SALESFORCE_LOGIN_URL is unset: the client-credentials flow needs your org's My Domain URL, "
+            "e.g. https://acme.my.salesforce.com (Setup > My Domain); login.salesforce.com and "
+            "test.salesforce.com refuse that flow"
+        )
+    host = (urlsplit(login_url).hostname or "").lower()
+    if host in GENERIC_LOGIN_HOSTS:
+        raise SalesforceConfigError(
+            f"SALESFORCE_LOGIN_URL={login_url} cannot issue client-credentials tokens: {host} refuses that "
+            "flow ('request not supported on this domain'). Set it to your org's My Domain URL, e.g. "
+            "https://acme.my.salesforce.com (or use SALESFORCE_AUTH_FLOW=jwt_bearer)"
+        )
+    return login_url.rstrip("/")
 
 
 class CrmAuthError(VendorError):
@@ -43,11 +76,16 @@ class CrmLimitError(VendorError):
 
 @dataclass(frozen=True)
 class RawBody:
-    """A non-JSON request body (CSV, form) passed where `VendorHttp` expects the JSON body."""
+    """A non-JSON request body (CSV, form), or none but extra headers, passed where `VendorHttp`
+    expects the JSON body."""
 
-    data: bytes
-    content_type: str
+    data: bytes | None
+    content_type: str | None
     headers: Mapping[str, str] | None = None
+
+
+# Bulk 2.0 result sets are CSV resources: they are asked for as CSV (vendor-apis.md Corrections 5).
+ACCEPT_CSV = RawBody(None, None, {"Accept": "text/csv"})
 
 
 class _RawBodySession(requests.Session):
@@ -55,7 +93,9 @@ class _RawBodySession(requests.Session):
 
     def request(self, method, url, *args, json=None, **kwargs):  # noqa: A002 - requests' own keyword
         if isinstance(json, RawBody):
-            headers = {**(kwargs.pop("headers", None) or {}), "Content-Type": json.content_type}
+            headers = dict(kwargs.pop("headers", None) or {})
+            if json.content_type:
+                headers["Content-Type"] = json.content_type
             headers.update(json.headers or {})
             return super().request(method, url, *args, data=json.data, headers=headers, **kwargs)
         return super().request(method, url, *args, json=json, **kwargs)
@@ -85,7 +125,7 @@ class SalesforceClient:
 
     def __init__(
         self,
-        login_url: str,
+        login_url: str | None,
         client_id: str,
         client_secret: str | None = None,
         *,
@@ -102,7 +142,7 @@ class SalesforceClient:
     ):
         if auth_flow not in ("client_credentials", "jwt_bearer"):
             raise ValueError(f"auth_flow must be client_credentials or jwt_bearer, not {auth_flow!r}")
-        self.login_url = login_url.rstrip("/")
+        self.login_url = check_login_url(login_url, auth_flow)
         self.client_id = client_id
         self.client_secret = client_secret
         self.api_version = api_version.lstrip("v")
@@ -275,8 +315,8 @@ class SalesforceClient:
     def results(self, job_id: str, info: dict) -> JobResults:
         """Successful, failed and unprocessed rows of a finished job (row order is not input order)."""
         sets = {}
-        for name in ("successfulResults", "failedResults", "unprocessedrecords"):
-            resp = self._call("GET", f"/jobs/ingest/{job_id}/{name}/", expect_json=False)
+        for name in RESULT_SETS:
+            resp = self._call("GET", f"/jobs/ingest/{job_id}/{name}/", body=ACCEPT_CSV, expect_json=False)
             sets[name] = parse_csv(resp.text)
         return JobResults(info, sets["successfulResults"], sets["failedResults"], sets["unprocessedrecords"])
 

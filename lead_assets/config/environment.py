@@ -39,9 +39,17 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "CLEARBIT_API_KEY": (None, "Clearbit key; unset: company data is not enriched"),
     "CRM_TARGET": (None, "hubspot | salesforce; unset: no CRM sync (status says so)"),
     "HUBSPOT_BASE_URL": ("https://api.hubapi.com", "HubSpot API base"),
-    "HUBSPOT_ACCESS_TOKEN": (None, "HubSpot private-app token (crm.objects.contacts.write, crm.schemas.contacts.write)"),
+    "HUBSPOT_ACCESS_TOKEN": (None, "HubSpot private-app token; scopes: crm.objects.contacts.write, "
+                             "crm.objects.contacts.read (erasure search), crm.schemas.contacts.read (every sync "
+                             "and crm setup read the contact properties), crm.schemas.contacts.write (crm setup)"),
     "HUBSPOT_LINKEDIN_ID_PROPERTY": ("lead_sprint_linkedin_url", "Unique contact property holding the LinkedIn URL"),
-    "SALESFORCE_LOGIN_URL": ("https://login.salesforce.com", "Salesforce token endpoint base"),
+    "HUBSPOT_ACCOUNT_TIME_ZONE": (None, "The HubSpot account's time zone (IANA name, e.g. America/New_York; "
+                                  "Settings > Account Defaults): the DAILY API limit resets at its midnight. "
+                                  "Unset: UTC"),
+    "SALESFORCE_LOGIN_URL": (None, "Salesforce token host: your org's My Domain URL, e.g. "
+                             "https://acme.my.salesforce.com. Required for client_credentials (login.salesforce.com "
+                             "and test.salesforce.com refuse that flow); jwt_bearer: default "
+                             "https://login.salesforce.com"),
     "SALESFORCE_CLIENT_ID": (None, "Connected-app client id"),
     "SALESFORCE_CLIENT_SECRET": (None, "Connected-app client secret (client-credentials flow)"),
     "SALESFORCE_API_VERSION": ("62.0", "Salesforce REST API version"),

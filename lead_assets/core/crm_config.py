@@ -7,9 +7,10 @@ how to reach it:
 |---|---|---|
 | `CRM_TARGET` | unset | `hubspot` or `salesforce`; unset: no CRM sync (the status says so) |
 | `HUBSPOT_BASE_URL` | `https://api.hubapi.com` | HubSpot API base URL (or the sandbox) |
-| `HUBSPOT_ACCESS_TOKEN` | unset | private app token (scopes: crm.objects.contacts.write, crm.schemas.contacts.write) |
+| `HUBSPOT_ACCESS_TOKEN` | unset | private app token (scopes: crm.objects.contacts.read/.write, crm.schemas.contacts.read/.write) |
 | `HUBSPOT_LINKEDIN_ID_PROPERTY` | `lead_sprint_linkedin_url` | unique contact property holding the canonical LinkedIn URL |
-| `SALESFORCE_LOGIN_URL` | `https://login.salesforce.com` | token host (My Domain for client credentials) |
+| `HUBSPOT_ACCOUNT_TIME_ZONE` | unset (UTC) | the portal's time zone: its DAILY API limit resets at that midnight |
+| `SALESFORCE_LOGIN_URL` | unset | token host: the org's My Domain (required for client credentials); JWT: login.salesforce.com |
 | `SALESFORCE_CLIENT_ID`, `SALESFORCE_CLIENT_SECRET` | unset | connected app credentials |
 | `SALESFORCE_API_VERSION` | `62.0` | REST/Bulk API version |
 | `SALESFORCE_EXTERNAL_ID_FIELD` | `LinkedIn_URL__c` | External ID field on Lead holding the canonical LinkedIn URL |
@@ -25,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -57,6 +59,7 @@ class HubSpotSettings:
     base_url: str
     access_token: str | None
     linkedin_id_property: str
+    account_time_zone: str | None  # IANA name; None: UTC
     batch_size: int
     ten_second_limit: int
     daily_limit: int | None
@@ -72,7 +75,7 @@ class HubSpotSettings:
 class SalesforceSettings:
     """How to reach Salesforce and what to send it."""
 
-    login_url: str
+    login_url: str | None  # None: no default can work for client credentials (the client says so)
     client_id: str | None
     client_secret: str | None
     api_version: str
@@ -154,6 +157,18 @@ def _rules(raw: Mapping[str, Any], target_key: str, section: str) -> tuple[Field
     return tuple(rules)
 
 
+def _time_zone(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"HUBSPOT_ACCOUNT_TIME_ZONE={name!r} is not an IANA time zone (e.g. America/New_York)"
+        ) from None
+    return name
+
+
 def _pair(value: Any, default: tuple[float, float]) -> tuple[float, float]:
     if not value:
         return default
@@ -175,6 +190,7 @@ def load_crm_config(path: str | os.PathLike | None = None, env: Mapping[str, str
         access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
         linkedin_id_property=env.get("HUBSPOT_LINKEDIN_ID_PROPERTY")
         or hs.get("linkedin_id_property", "lead_sprint_linkedin_url"),
+        account_time_zone=_time_zone(env.get("HUBSPOT_ACCOUNT_TIME_ZONE") or hs.get("account_time_zone")),
         batch_size=batch_size,
         ten_second_limit=int(limits.get("ten_secondly", 100)),
         daily_limit=int(limits["day"]) if limits.get("day") else None,
@@ -186,7 +202,7 @@ def load_crm_config(path: str | os.PathLike | None = None, env: Mapping[str, str
         custom_properties=tuple(dict(p) for p in hs.get("custom_properties") or ()),
     )
     salesforce = SalesforceSettings(
-        login_url=env.get("SALESFORCE_LOGIN_URL") or sf.get("login_url", "https://login.salesforce.com"),
+        login_url=env.get("SALESFORCE_LOGIN_URL") or sf.get("login_url") or None,
         client_id=env.get("SALESFORCE_CLIENT_ID") or None,
         client_secret=env.get("SALESFORCE_CLIENT_SECRET") or None,
         api_version=str(env.get("SALESFORCE_API_VERSION") or sf.get("api_version", "62.0")).lstrip("v"),

@@ -260,8 +260,9 @@ def select_for_sync(hashes: pd.Series, states: pd.DataFrame, max_attempts: int) 
     action[confirmed & same] = UNCHANGED
     action[rejected & same & permanent] = HELD
     action[rejected & same & ~permanent & (attempts >= max_attempts)] = GAVE_UP
-    # A send of unchanged content continues its attempt count; new content starts again.
-    carried = (rejected | state.eq("pending")) & same
+    # A send of unchanged content continues its attempt count (a skip, e.g. deferred by a daily
+    # limit, keeps it too); new content starts again.
+    carried = (rejected | state.isin(["pending", "skipped"])) & same
     return pd.DataFrame({"action": action, "attempts": np.where(carried, attempts, 0)}, index=hashes.index)
 
 

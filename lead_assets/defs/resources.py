@@ -166,6 +166,7 @@ class CrmResource(_SettingsResource):
     hubspot_base_url: str = ""
     hubspot_access_token: str = ""
     hubspot_linkedin_id_property: str = ""
+    hubspot_account_time_zone: str = ""
     salesforce_login_url: str = ""
     salesforce_client_id: str = ""
     salesforce_client_secret: str = ""

@@ -39,7 +39,7 @@ from lead_assets.clients.errors import (
     VendorError,
     VendorRequestError,
 )
-from lead_assets.clients.hubspot import HubSpotClient
+from lead_assets.clients.hubspot import DailyLimitReached, HubSpotClient
 from lead_assets.clients.salesforce import CrmAuthError, CrmLimitError, SalesforceClient
 from lead_assets.core.crm_config import CrmConfig
 from lead_assets.core.crm_mapping import (
@@ -59,7 +59,13 @@ from lead_assets.core.crm_mapping import (
     validate_hubspot_mapping,
     validate_salesforce_mapping,
 )
-from lead_assets.store.crm_sync_state import read_states, state_counts, write_states
+from lead_assets.store.crm_sync_state import (
+    deferred_reason,
+    deferred_until,
+    read_states,
+    state_counts,
+    write_states,
+)
 from lead_assets.store.lead_store import LeadStore, utc_now
 
 SPLIT_STATUSES = frozenset({400, 409, 413, 422})
@@ -76,9 +82,10 @@ class SyncReport:
 
     crm: str | None
     run_id: str | None = None
-    status: str = "ok"  # ok | disabled | mapping_invalid | stopped
+    status: str = "ok"  # ok | disabled | mapping_invalid | stopped | deferred (a daily limit: resume_at)
     message: str = ""
     retryable: bool = False  # stopped by an outage a later attempt may not meet (not credentials, not limits)
+    resume_at: str | None = None  # deferred: when the CRM's daily allowance comes back (ISO, UTC)
     considered: int = 0
     sent: int = 0
     created: int = 0
@@ -179,6 +186,7 @@ def build_crm_client(config: CrmConfig, *, logger: logging.Logger | None = None,
             ten_second_limit=hs.ten_second_limit,
             daily_limit=hs.daily_limit,
             margin=hs.margin_seconds,
+            account_time_zone=hs.account_time_zone,
             timeout=hs.timeout,
             max_attempts=hs.max_attempts,
             logger=logger,
@@ -239,6 +247,8 @@ def sync_to_crm(
 
     try:
         runner.run(lead_ids, set(suppressed), max_records)
+    except DailyLimitReached as exc:
+        runner.defer(exc)
     except RateLimitExhausted as exc:
         stop(f"{crm} API allowance spent: {_short(exc)}")
     except (CrmAuthError, CrmLimitError, VendorAuthError) as exc:
@@ -357,6 +367,13 @@ class _Run:
 
     def run(self, lead_ids: Sequence[str] | None, suppressed: set[str], max_records: int | None) -> None:
         report = self.report
+        resume = deferred_until(self.store, self.crm)
+        if resume is not None and resume > utc_now():
+            # An earlier run met the daily limit: asking again before it resets only adds refusals.
+            report.status, report.resume_at = "deferred", resume.isoformat(timespec="seconds")
+            report.message = (f"deferred: {self.crm}'s DAILY API limit was spent by an earlier run; "
+                              f"nothing is sent before {report.resume_at}")
+            return
         report.mapping = mapping = self.validate()
         if not mapping.ok:
             report.status = "mapping_invalid"
@@ -548,25 +565,41 @@ class _Run:
         )
         self.unresolved.clear()
 
-    def skip_unresolved(self, ids: Iterable[str], reason: str) -> None:
-        """Leads never sent because an allowance ran out: skipped as over budget, sent next run."""
+    def skip_unresolved(self, ids: Iterable[str], reason: str, bucket: str = "over budget") -> None:
+        """Leads not sent because an allowance ran out: skipped (`bucket`), sent next run.
+
+        Not an attempt: the row keeps the attempts the lead had before this run and the content
+        it was about to send, so a later send of that content carries the same count.
+        """
         ids = [i for i in ids if i in self.unresolved]
         if not ids:
             return
         self.unresolved.difference_update(ids)
-        self.report.skipped["over budget"] = self.report.skipped.get("over budget", 0) + len(ids)
+        self.report.skipped[bucket] = self.report.skipped.get(bucket, 0) + len(ids)
         self._write(
             [
                 {
                     "lead_id": i,
                     "state": "skipped",
-                    "reason": f"over budget: {reason}"[:500],
+                    "reason": f"{bucket}: {reason}"[:500],
                     "attempts": self.attempts[i] - 1,
-                    "content_hash": None,
+                    "content_hash": self.mapped.content_hash[i] if self.mapped is not None else None,
                 }
                 for i in ids
             ]
         )
+
+    def defer(self, exc: DailyLimitReached) -> None:
+        """The CRM's daily allowance is spent: every lead not yet confirmed waits for its next day.
+
+        The run ends `deferred` (the Dagster step fails without retries: retrying today cannot
+        help); no lead is charged an attempt or marked rejected.
+        """
+        why = deferred_reason(self.crm, exc.resume_at, exc.time_zone).removeprefix("deferred: ")
+        self.skip_unresolved(sorted(self.unresolved), why, bucket="deferred")
+        self.report.status, self.report.resume_at = "deferred", exc.resume_at.isoformat(timespec="seconds")
+        self.report.message = f"deferred to the account's next day: {_short(exc)}"
+        self.log.warning("CRM sync deferred: %s", self.report.message)
 
     def persist_calls(self, run_id: str | None) -> None:
         """Write the client's call log to `vendor_calls` (same accounting as every vendor)."""
@@ -628,8 +661,10 @@ class _HubSpotRun(_Run):
                     [{"lead_id": batch[0], "state": "rejected", "permanent": True, "reason": _short(exc)}]
                 )
                 continue
+            except DailyLimitReached:
+                raise  # the rest of the sync waits for the account's next day: `defer`
             except RateLimitExhausted as exc:
-                # The daily allowance is spent: the rest waits for tomorrow's run, as over budget.
+                # The burst window stays full longer than a run waits: the rest goes next run, as over budget.
                 rest = [i for b in (batch, *queue) for i in b]
                 self.skip_unresolved(rest, f"HubSpot API allowance spent ({_short(exc)})")
                 self.report.status, self.report.message = (

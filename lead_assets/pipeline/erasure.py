@@ -10,10 +10,19 @@
    (or request key) names them, nulls `cost_ledger.lead_id` (the money record stays, anonymous)
    and blanks a `vendor_calls.error` text that names them;
 3. forgets their dedup keys in the database and Redis (`DedupIndex.forget`);
-4. deletes them from the CRM: HubSpot's GDPR delete (`POST /crm/v3/objects/contacts/gdpr-delete`,
-   by contact id, else by email, else by the LinkedIn id property), Salesforce `DELETE
-   /sobjects/Lead/{id}`; a CRM failure does not undo the local erasure, it is audited;
+4. deletes them from the CRM: HubSpot's GDPR delete (`POST /crm/v3/objects/contacts/gdpr-delete`)
+   of each contact found first, by the sync state's contact id or else by a search on their
+   emails and LinkedIn id property; Salesforce `DELETE /sobjects/Lead/{id}`. A CRM failure does
+   not undo the local erasure, it is audited;
 5. writes one `erasure_audit` row: request id, hash of the identifier, counts, CRM outcome.
+
+CRM outcomes (`erasure_audit.crm_outcome`): `deleted` (a contact/lead was found and deleted),
+`not_found_blocklisted` (HubSpot: no contact found; the GDPR delete by email was still sent, which
+answers 204 for an unknown address and blocklists it, so it cannot come back; vendor-apis.md
+Corrections 8: a 204 alone never proves a contact existed), `not_found`, `unsupported`,
+`failed: <error> <status>`, `none` (no CRM). HubSpot's search lags writes by seconds: a contact
+created moments before the erasure can be missed by the search, then deleted by the email delete
+and audited as `not_found_blocklisted` (never the other way round).
 
 Raw landings: a landing is one vendor response (a search page, a purchase of up to 10 people)
 and rows are immutable (no UPDATE), so it cannot be redacted in place: **every landing that
@@ -46,7 +55,6 @@ from lead_assets.store.suppression import add_entries, apply_suppression, suppre
 
 __all__ = ["ErasureReport", "apply_suppression", "erase_person", "read_audit", "suppressed_lead_ids"]
 
-GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 ERASED_TEXT = "[erased]"
 
 
@@ -60,7 +68,7 @@ class ErasureReport:
     leads_erased: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     crm: str | None = None
-    crm_outcome: str = "none"  # deleted | not_found | unsupported | failed: <status> | none
+    crm_outcome: str = "none"  # see the module docs: deleted, not_found_blocklisted, not_found, ...
     suppression_entries: int = 0
     partitions_with_deleted_landings: list[str] = field(default_factory=list)
 
@@ -320,20 +328,9 @@ def _crm_delete(client: Any, crm: str, person: _Person, linkedin_id_property: st
     deleted = 0
     try:
         if crm == "hubspot":
-            bodies = [{"objectId": i} for i in sorted(person.crm_ids.get("hubspot", ()))]
-            if not bodies:
-                bodies = [{"objectId": e, "idProperty": "email"} for e in sorted(person.emails)]
-                if linkedin_id_property:
-                    bodies += [{"objectId": u, "idProperty": linkedin_id_property} for u in sorted(person.urls)]
-            for body in bodies:
-                outcome = _hubspot_gdpr_delete(client, body)
-                outcomes.append(outcome)
-                deleted += outcome == "deleted"
+            outcomes = _hubspot_erase(client, person, linkedin_id_property)
         elif crm == "salesforce":
-            for lead_id in sorted(person.crm_ids.get("salesforce", ())):
-                outcome = _salesforce_delete(client, lead_id)
-                outcomes.append(outcome)
-                deleted += outcome == "deleted"
+            outcomes = [_salesforce_delete(client, i) for i in sorted(person.crm_ids.get("salesforce", ()))]
         else:
             return "unsupported", 0
     except VendorError as exc:
@@ -343,25 +340,45 @@ def _crm_delete(client: Any, crm: str, person: _Person, linkedin_id_property: st
         drain = getattr(client, "drain_calls", None)
         if drain is not None:
             drain()  # not persisted: a call record's error text could name the person
-    if not outcomes:
-        return "not_found", 0
-    for label in ("failed", "unsupported", "deleted"):
+    deleted = sum(o == "deleted" for o in outcomes)
+    for label in ("failed", "unsupported", "deleted", "not_found_blocklisted"):
         hit = next((o for o in outcomes if o.startswith(label)), None)
         if hit:
             return hit, deleted
     return "not_found", deleted
 
 
-def _hubspot_gdpr_delete(client: Any, body: dict) -> str:
+def _hubspot_erase(client: Any, person: _Person, linkedin_id_property: str | None) -> list[str]:
+    """Delete every contact found for the person; blocklist their emails when none was found.
+
+    A contact counts as found when the sync state recorded its id or a search finds it by email
+    or by the LinkedIn id property; only such a contact's delete is audited `deleted`.
+    """
+    recorded = sorted(person.crm_ids.get("hubspot", ()))
+    outcomes = [_hubspot_gdpr_delete(client, i) for i in recorded]
+    if "deleted" in outcomes:
+        return outcomes
+    found: list[str] = []
+    searches = [("email", e) for e in sorted(person.emails)]
+    if linkedin_id_property:
+        searches += [(linkedin_id_property, u) for u in sorted(person.urls)]
+    for prop, value in searches:
+        found += [i for i in client.search_ids(prop, value) if i not in found and i not in recorded]
+    outcomes += [_hubspot_gdpr_delete(client, i) for i in found]
+    if "deleted" in outcomes or "unsupported" in outcomes:
+        return outcomes
+    for email in sorted(person.emails):
+        # No contact holds the address: HubSpot still answers 204 and blocklists it (never "deleted").
+        client.gdpr_delete(email, id_property="email")
+        outcomes.append("not_found_blocklisted")
+    return outcomes
+
+
+def _hubspot_gdpr_delete(client: Any, contact_id: str) -> str:
     from lead_assets.clients.errors import VendorRequestError
 
-    own = getattr(client, "gdpr_delete", None)
     try:
-        if own is not None:
-            own(body)
-        else:
-            client.http.request("POST", GDPR_DELETE_PATH, endpoint_class="api", json_body=body, expect_json=False,
-                                observe_headers=client.limiter.observe_headers)
+        client.gdpr_delete(contact_id)
     except VendorRequestError as exc:
         if exc.status == 404:
             return "unsupported" if "No route" in str(exc) else "not_found"

@@ -14,11 +14,25 @@ Contract (vendor-apis.md §7 and §10):
   ``batch/create`` and ``POST /crm/v3/objects/contacts`` with an existing email answer 409
   ``Contact already exists. Existing ID: N`` (whole batch; UNCONFIRMED for batch/create).
 * ``Authorization: Bearer <private app token>``; unknown token 401 ``INVALID_AUTHENTICATION``,
-  a token listed in ``keys.hubspot.expired`` 401 ``EXPIRED_AUTHENTICATION``.
+  a token listed in ``keys.hubspot.expired`` 401 ``EXPIRED_AUTHENTICATION``. Scopes per token
+  (``keys.hubspot.scopes``: token -> granted scopes; a token not listed has them all): each route
+  needs one (``ROUTE_SCOPES``; reading contact properties needs ``crm.schemas.contacts.read``,
+  vendor-apis.md Corrections 7), else 403 ``MISSING_SCOPES`` naming the scope.
+* ``POST /crm/v3/objects/contacts/search``: filterGroups (OR) of filters (AND) with ``EQ``, ``NEQ``,
+  ``IN``, ``HAS_PROPERTY``, ``NOT_HAS_PROPERTY``; ``limit`` <= 200 (400 beyond), ``after`` cursor,
+  ``total``; its own per-second limit (``limits.hubspot.search.second``, default 5) answered with
+  the ``SECONDLY`` 429 body.
+* ``POST /crm/v3/objects/contacts/gdpr-delete`` ``{"objectId", "idProperty"?}``: by contact id, or
+  by email (the only documented ``idProperty``; another answers 400). An email no contact holds
+  still answers **204** and is blocklisted (Corrections 8): a later write of that email fails
+  with ``VALIDATION_ERROR`` (the exact refusal is UNCONFIRMED). An unknown contact id answers 404.
 * Limits per token: a *rolling* window (``limits.hubspot.api.ten_secondly``, length
-  ``windows.ten_secondly``, default 10 s) and a daily window (``limits.hubspot.api.day``, midnight
-  UTC), ``X-HubSpot-RateLimit-*`` headers on every authenticated answer, and HubSpot's 429 bodies
-  (``TEN_SECONDLY_ROLLING`` with ``Retry-After`` when ``send_retry_after``; ``DAILY`` without).
+  ``windows.ten_secondly``, default 10 s) and a daily window (``limits.hubspot.api.day``) that
+  resets at midnight in the account's time zone (setting ``account_time_zone``, default UTC;
+  a ``windows.day`` other than 86400 s makes it a plain fixed window, for tests),
+  ``X-HubSpot-RateLimit-*`` headers on every authenticated answer, and HubSpot's 429 bodies
+  (``TEN_SECONDLY_ROLLING`` with ``Retry-After`` when ``send_retry_after``; ``DAILY`` and
+  ``SECONDLY`` without).
 
 Emulator settings (``DEFAULT_SETTINGS``; change them with ``POST /hubspot/__sandbox/settings`` or
 in-process with :meth:`HubSpotApp.configure`; a ``vendors.hubspot`` section of the sandbox config is
@@ -39,6 +53,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import random
 import re
 import threading
@@ -46,8 +61,9 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .server import BadRequestBody, Request, Response, SandboxContext, VendorApp
 
@@ -59,8 +75,13 @@ BATCH_MAX = 100
 
 # This vendor's entries in the sandbox config: Free/Starter private apps (100 per rolling 10 s,
 # 250,000 per day per account).
-DEFAULT_LIMITS = {"api": {"ten_secondly": 100, "day": 250_000}}
-DEFAULT_KEYS = {"valid": ["sandbox-hubspot-token"], "expired": ["sandbox-hubspot-expired-token"]}
+DEFAULT_LIMITS = {"api": {"ten_secondly": 100, "day": 250_000}, "search": {"second": 5}}
+WRITE_ONLY_TOKEN = "sandbox-hubspot-write-only-token"  # scoped as the old settings table said: writes only
+DEFAULT_KEYS = {
+    "valid": ["sandbox-hubspot-token", WRITE_ONLY_TOKEN],
+    "expired": ["sandbox-hubspot-expired-token"],
+    "scopes": {WRITE_ONLY_TOKEN: ["crm.objects.contacts.write", "crm.schemas.contacts.write"]},
+}
 DEFAULT_SETTINGS: dict[str, Any] = {
     "crm_fail_rate": 0.0,
     "crm_transient_share": 0.5,
@@ -68,6 +89,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "crm_fail_mode": "record",  # "record": 207 per input; "batch": a failing input fails its whole batch (400)
     "max_value_length": 65_536,  # HubSpot's limit for a string property value
     "shuffle_results": True,
+    "account_time_zone": "UTC",  # the portal's time zone: the DAILY limit resets at its midnight
+    "daily_headers": True,  # False: as for OAuth apps, no X-HubSpot-RateLimit-Daily(-Remaining) headers
 }
 TEN_SECONDLY_DEFAULT = 10.0
 
@@ -82,6 +105,11 @@ PROPERTY_TYPES = {
     "bool": {"booleancheckbox"},
 }
 READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate"})
+SEARCH_MAX = 200
+SEARCH_PATH = f"{CONTACTS_PATH}/search"
+GDPR_PATH = f"{CONTACTS_PATH}/gdpr-delete"
+READ_SCHEMAS, WRITE_SCHEMAS = "crm.schemas.contacts.read", "crm.schemas.contacts.write"
+READ_OBJECTS, WRITE_OBJECTS = "crm.objects.contacts.read", "crm.objects.contacts.write"
 
 
 def _now_iso() -> str:
@@ -227,6 +255,24 @@ def fail_kind(seed: int, vendor: str, key: str, rate: float, transient_share: fl
     return "transient" if share < transient_share else "permanent"
 
 
+SEARCH_OPERATORS = frozenset({"EQ", "NEQ", "IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY"})
+
+
+def _matches(contact: Mapping[str, Any], f: Mapping[str, Any]) -> bool:
+    """One search filter against a contact (string properties compare case-insensitively)."""
+    value = contact["properties"].get(str(f.get("propertyName")))
+    have = None if value in (None, "") else str(value).lower()
+    op = f["operator"]
+    if op == "HAS_PROPERTY":
+        return have is not None
+    if op == "NOT_HAS_PROPERTY":
+        return have is None
+    if op == "IN":
+        return have in {str(v).lower() for v in f.get("values") or []}
+    equal = have == str(f.get("value", "")).lower()
+    return equal if op == "EQ" else not equal
+
+
 def _error(status: int, category: str, message: str, **extra: Any) -> Response:
     body = {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}
     body.update(extra)
@@ -251,20 +297,23 @@ class HubSpotApp(VendorApp):
         super().__init__(ctx)
         self._lock = threading.RLock()
         self.window = RollingWindow()
+        self.search_window = RollingWindow()
         self._overrides: dict[str, Any] = {}
-        self._routes: list[tuple[str, re.Pattern, Callable[[Request, re.Match], Response]]] = [
-            ("GET", re.compile(rf"^{PROPERTIES_PATH}/?$"), self._list_properties),
-            ("POST", re.compile(rf"^{PROPERTIES_PATH}/?$"), self._create_property),
-            ("GET", re.compile(rf"^{PROPERTIES_PATH}/([^/]+)$"), self._get_property),
-            ("DELETE", re.compile(rf"^{PROPERTIES_PATH}/([^/]+)$"), self._delete_property),
-            ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/upsert$"), self._batch_upsert),
-            ("POST", re.compile(rf"^{CONTACTS_PATH}/gdpr-delete$"), self._gdpr_delete),
-            ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/create$"), self._batch_create),
-            ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/update$"), self._batch_update),
-            ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/read$"), self._batch_read),
-            ("POST", re.compile(rf"^{CONTACTS_PATH}/?$"), self._create_one),
-            ("GET", re.compile(rf"^{CONTACTS_PATH}/?$"), self._list_contacts),
-            ("GET", re.compile(rf"^{CONTACTS_PATH}/([^/]+)$"), self._get_contact),
+        # (verb, path, handler, scope the token needs)
+        self._routes: list[tuple[str, re.Pattern, Callable[[Request, re.Match], Response], str]] = [
+            ("GET", re.compile(rf"^{PROPERTIES_PATH}/?$"), self._list_properties, READ_SCHEMAS),
+            ("POST", re.compile(rf"^{PROPERTIES_PATH}/?$"), self._create_property, WRITE_SCHEMAS),
+            ("GET", re.compile(rf"^{PROPERTIES_PATH}/([^/]+)$"), self._get_property, READ_SCHEMAS),
+            ("DELETE", re.compile(rf"^{PROPERTIES_PATH}/([^/]+)$"), self._delete_property, WRITE_SCHEMAS),
+            ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/upsert$"), self._batch_upsert, WRITE_OBJECTS),
+            ("POST", re.compile(rf"^{GDPR_PATH}$"), self._gdpr_delete, WRITE_OBJECTS),
+            ("POST", re.compile(rf"^{SEARCH_PATH}$"), self._search, READ_OBJECTS),
+            ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/create$"), self._batch_create, WRITE_OBJECTS),
+            ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/update$"), self._batch_update, WRITE_OBJECTS),
+            ("POST", re.compile(rf"^{CONTACTS_PATH}/batch/read$"), self._batch_read, READ_OBJECTS),
+            ("POST", re.compile(rf"^{CONTACTS_PATH}/?$"), self._create_one, WRITE_OBJECTS),
+            ("GET", re.compile(rf"^{CONTACTS_PATH}/?$"), self._list_contacts, READ_OBJECTS),
+            ("GET", re.compile(rf"^{CONTACTS_PATH}/([^/]+)$"), self._get_contact, READ_OBJECTS),
         ]
         self.reset()
 
@@ -296,7 +345,10 @@ class HubSpotApp(VendorApp):
             self.counters: Counter = Counter()
             self.transient_seen: Counter = Counter()
             self.rate_limited: Counter = Counter()
+            self.daily_used: dict[tuple[str, str], int] = {}  # (token, account day) -> requests
+            self.blocklist: set[str] = set()  # emails a GDPR delete blocklisted
             self.window.reset()
+            self.search_window.reset()
             self._overrides = {}
             self._rng = random.Random(f"hubspot:{self.ctx.config.get('seed')}")
 
@@ -316,6 +368,8 @@ class HubSpotApp(VendorApp):
                 "properties_created": self.counters["properties_created"],
                 "duplicate_emails": sum(1 for n in emails.values() if n > 1),
                 "rate_limited": dict(self.rate_limited),
+                "gdpr_deleted": self.counters["gdpr_deleted"],
+                "gdpr_blocklisted": len(self.blocklist),
                 "peak_ten_secondly": self.window.peak,
             }
 
@@ -342,7 +396,15 @@ class HubSpotApp(VendorApp):
         return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
     def _too_many(self, policy: str, retry_after: float, headers: dict[str, str]) -> Response:
-        if policy == "DAILY":
+        if policy == "SECONDLY":
+            body = {
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()),
+                "policyName": "SECONDLY",
+            }
+        elif policy == "DAILY":
             body = {
                 "status": "error",
                 "message": "You have reached your daily limit.",
@@ -364,9 +426,10 @@ class HubSpotApp(VendorApp):
                 headers = {**headers, "Retry-After": str(max(1, int(retry_after + 0.999)))}
         return Response.json(429, body, headers)
 
-    def _admit(self, token: str) -> tuple[Response | None, dict[str, str]]:
-        """Apply the rolling and daily windows; (429 or None, rate headers)."""
-        limits = (self.ctx.config["limits"].get(self.name) or {}).get("api") or {}
+    def _admit(self, token: str, search: bool = False) -> tuple[Response | None, dict[str, str]]:
+        """Apply the search, rolling and daily windows; (429 or None, rate headers)."""
+        config_limits = self.ctx.config["limits"].get(self.name) or {}
+        limits = config_limits.get("api") or {}
         windows = self.ctx.config.get("windows") or {}
         burst = limits.get("ten_secondly")
         seconds = float(windows.get("ten_secondly") or TEN_SECONDLY_DEFAULT)
@@ -374,6 +437,12 @@ class HubSpotApp(VendorApp):
         now = time.time()
         headers: dict[str, str] = {}
         with self._lock:
+            per_second = (config_limits.get("search") or {}).get("second")
+            if search and per_second:
+                allowed, _, _ = self.search_window.check(token, int(per_second), 1.0, now)
+                if not allowed:
+                    self.rate_limited["SECONDLY"] += 1
+                    return self._too_many("SECONDLY", 1.0, headers), headers
             used = 0
             if burst:
                 allowed, used, wait = self.window.check(token, int(burst), seconds, now)
@@ -388,27 +457,43 @@ class HubSpotApp(VendorApp):
                     self.rate_limited["TEN_SECONDLY_ROLLING"] += 1
                     return self._too_many("TEN_SECONDLY_ROLLING", wait, headers), headers
             if daily:
-                decision = self.ctx.limiter.acquire(
-                    self.name, token, "api", {"day": int(daily)}, {"day": windows.get("day", 86_400)}
-                )
-                day = decision.windows[0] if decision.windows else None
-                if day is not None:
+                day, reset_at = self._account_day(now, float(windows.get("day", 86_400) or 86_400))
+                day_used = self.daily_used.get((token, day), 0)
+                daily_headers = bool(self.settings()["daily_headers"])
+                if daily_headers:
                     headers["X-HubSpot-RateLimit-Daily"] = str(int(daily))
-                    headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(day.remaining)
-                if not decision.allowed:
+                    headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, int(daily) - day_used))
+                if day_used >= int(daily):
                     self.rate_limited["DAILY"] += 1
-                    return self._too_many("DAILY", decision.retry_after, headers), headers
+                    return self._too_many("DAILY", reset_at - now, headers), headers
+                self.daily_used = {k: v for k, v in self.daily_used.items() if k[1] == day}
+                self.daily_used[(token, day)] = day_used + 1
+                if daily_headers:
+                    headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, int(daily) - day_used - 1))
             if burst:
                 used = self.window.record(token, now)
                 headers["X-HubSpot-RateLimit-Remaining"] = str(max(0, int(burst) - used))
+            if search and per_second:
+                self.search_window.record(token, now)
         return None, headers
+
+    def _account_day(self, now: float, day_seconds: float) -> tuple[str, float]:
+        """(the account's current day, when it ends): midnight in the account's time zone."""
+        if day_seconds != 86_400:  # a shortened test window: fixed, epoch-aligned
+            start = math.floor(now / day_seconds) * day_seconds
+            return f"w{start:.0f}", start + day_seconds
+        zone = ZoneInfo(str(self.settings()["account_time_zone"] or "UTC"))
+        local = datetime.fromtimestamp(now, zone)
+        tomorrow = (local + timedelta(days=1)).date()
+        midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
+        return local.date().isoformat(), midnight
 
     def handle(self, req: Request) -> Response:
         """Admin read-back, then auth, rate windows and the endpoint."""
         path = "/" + req.path.strip("/")
         if path.startswith(ADMIN.rstrip("/")):
             return self._admin(req, path[len(ADMIN) :])
-        handler, match = self._find_route(req.method, path)
+        handler, match, scope = self._find_route(req.method, path)
         if handler is None or match is None:
             return _error(404, "OBJECT_NOT_FOUND", f"No route for {req.method} {path}")
         keys = self.ctx.config["keys"].get(self.name, {})
@@ -426,7 +511,18 @@ class HubSpotApp(VendorApp):
                 "Authentication credentials not found. This API supports OAuth 2.0 authentication "
                 "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
             )
-        refused, headers = self._admit(token)
+        granted = (keys.get("scopes") or {}).get(token)
+        if granted is not None and scope not in granted:
+            return _error(
+                403,
+                "MISSING_SCOPES",
+                "This app hasn't been granted all required scopes to make this call. Read more about "
+                "required scopes here: https://developers.hubspot.com/scopes.",
+                errors=[{"message": "One or more of the following scopes are required.",
+                         "context": {"requiredGranularScopes": [scope]}}],
+                links={"scopes": "https://developers.hubspot.com/scopes"},
+            )
+        refused, headers = self._admit(token, search=path == SEARCH_PATH)
         if refused is not None:
             return refused
         try:
@@ -440,12 +536,12 @@ class HubSpotApp(VendorApp):
         resp.headers = {**headers, **resp.headers}
         return resp
 
-    def _find_route(self, method: str, path: str) -> tuple[Callable | None, re.Match | None]:
-        for verb, pattern, handler in self._routes:
+    def _find_route(self, method: str, path: str) -> tuple[Callable | None, re.Match | None, str]:
+        for verb, pattern, handler, scope in self._routes:
             match = pattern.match(path)
             if match and verb == method:
-                return handler, match
-        return None, None
+                return handler, match, scope
+        return None, None, ""
 
     def _admin(self, req: Request, name: str) -> Response:
         name = name.strip("/")
@@ -610,6 +706,11 @@ class HubSpotApp(VendorApp):
             elif name == "email" and not EMAIL_RE.match(text):
                 errors.append(
                     {"code": "INVALID_EMAIL", "in": name, "message": f"Email address {text} is invalid"}
+                )
+            elif name == "email" and text.lower() in self.blocklist:
+                errors.append(
+                    {"code": "BLOCKLISTED_EMAIL", "in": name,
+                     "message": f"Email address {text} was blocklisted by a GDPR delete"}
                 )
             elif prop["type"] == "number":
                 try:
@@ -837,21 +938,66 @@ class HubSpotApp(VendorApp):
         return self._finish(results, errors, ok_status, started)
 
     def _gdpr_delete(self, req: Request, match: re.Match) -> Response:
-        """GDPR delete: the contact (by id, email or a unique property) is removed for good; 204."""
+        """GDPR delete by contact id or email; 204. An email no contact holds is blocklisted, still 204."""
         body = req.json() or {}
-        key, id_prop = str(body.get("objectId") or ""), body.get("idProperty") or "hs_object_id"
+        if not isinstance(body, dict) or not body.get("objectId"):
+            return _error(400, "VALIDATION_ERROR", "objectId is required")
+        key, id_prop = str(body["objectId"]), body.get("idProperty")
+        if id_prop not in (None, "", "email"):
+            return _error(400, "VALIDATION_ERROR", f"idProperty must be email, not {id_prop}")
         with self._lock:
-            contact_id = key if id_prop == "hs_object_id" else self.unique_index.get(id_prop, {}).get(
-                key.lower() if id_prop == "email" else key)
-            contact = self.contacts.pop(contact_id or "", None)
+            if id_prop == "email":
+                contact_id = self.unique_index["email"].get(key.strip().lower())
+                if contact_id is None:
+                    self.blocklist.add(key.strip().lower())
+                    return Response(204)
+            else:
+                contact_id = key
+            contact = self.contacts.pop(contact_id, None)
             if contact is None:
-                return Response(404)
+                return _error(404, "OBJECT_NOT_FOUND", f"Object not found. objectId: {key}")
             for name, index in self.unique_index.items():
                 value = contact["properties"].get(name)
                 if value and index.get(value) == contact_id:
                     index.pop(value)
             self.counters["gdpr_deleted"] += 1
         return Response(204)
+
+    def _search(self, req: Request, match: re.Match) -> Response:
+        """Contacts search: filter groups OR-ed, their filters AND-ed; ``limit`` <= 200, ``after`` cursor."""
+        body = req.json()
+        if not isinstance(body, dict):
+            return _error(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
+        limit = body.get("limit", 10)
+        if not isinstance(limit, int) or not 1 <= limit <= SEARCH_MAX:
+            return _error(400, "VALIDATION_ERROR", f"limit must be between 1 and {SEARCH_MAX}")
+        groups = body.get("filterGroups") or []
+        if not isinstance(groups, list) or len(groups) > 5:
+            return _error(400, "VALIDATION_ERROR", "at most 5 filterGroups")
+        tests = []
+        for group in groups:
+            filters = group.get("filters") if isinstance(group, dict) else None
+            if not isinstance(filters, list) or not filters:
+                return _error(400, "VALIDATION_ERROR", "every filterGroup needs filters")
+            for f in filters:
+                if not isinstance(f, dict) or f.get("operator") not in SEARCH_OPERATORS:
+                    return _error(400, "VALIDATION_ERROR", f"unsupported filter {f!r}")
+            tests.append(filters)
+        after = int(str(body.get("after") or "0") or 0)
+        wanted = [p for p in body.get("properties") or [] if isinstance(p, str)]
+        with self._lock:
+            matching = sorted(
+                int(cid) for cid, c in self.contacts.items()
+                if not tests or any(all(_matches(c, f) for f in fs) for fs in tests)
+            )
+            hits = [i for i in matching if i > after]
+            total = len(matching)
+            page = hits[:limit]
+            results = [self._result(self.contacts[str(i)], wanted or ["email"], None, None) for i in page]
+        out: dict[str, Any] = {"total": total, "results": results}
+        if len(hits) > limit:
+            out["paging"] = {"next": {"after": str(page[-1])}}
+        return Response.json(200, out)
 
     def _batch_upsert(self, req: Request, match: re.Match) -> Response:
         body = req.json()

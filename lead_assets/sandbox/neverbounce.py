@@ -2,8 +2,11 @@
 
 Contract (vendor-apis.md §5 and §10):
 
-* ``GET|POST /v4/single/check`` (also ``/v4.2/...``): ``key`` and ``email`` as query parameters,
-  form fields or a JSON body; ``credits_info=1`` / ``address_info=1`` add those blocks.
+* ``GET /v4/single/check`` (also ``/v4.2/...``) with query parameters ``key``, ``email``,
+  ``address_info``, ``credits_info``, ``timeout``, as the v4.2 reference and the official SDKs send
+  it (vendor-apis.md Corrections 3); ``credits_info=1`` / ``address_info=1`` add those blocks. Any
+  other verb (e.g. the old POST with a JSON body) is refused with HTTP 405 and ``general_failure``,
+  nothing charged (the exact answer NeverBounce gives a POST is UNCONFIRMED; it is never a check).
   ``{"status": "success", "result": valid | invalid | disposable | catchall | unknown, "flags",
   "suggested_correction", "execution_time"}``; 1 credit per answered check.
 * Application errors are **HTTP 200** with ``status``: ``auth_failure`` (bad key),
@@ -17,15 +20,13 @@ Results agree with the Hunter emulator's mailbox truth (:meth:`World.mailbox_sta
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import parse_qs
 
 from .hunter import world_of
-from .server import BadRequestBody, Request, Response, SandboxContext, VendorApp
+from .server import Request, Response, SandboxContext, VendorApp
 
 CHECK_PATHS = frozenset({"/v4/single/check", "/v4.2/single/check"})
 DEFAULT_LIMITS = {"single": {"second": 20, "minute": 600}}
@@ -58,19 +59,8 @@ def _envelope(status: str, started: float, **fields: Any) -> Response:
 
 
 def request_params(req: Request) -> dict[str, str]:
-    """Parameters from the query, a form body or a JSON body (body wins), as single strings."""
-    params = {k: v[0] for k, v in req.query.items() if v}
-    content_type = (req.header("Content-Type") or "").lower()
-    if req.body.strip():
-        if "json" in content_type:
-            body = req.json()
-            if not isinstance(body, dict):
-                raise BadRequestBody("body must be a JSON object")
-            params.update({k: "" if v is None else str(v) for k, v in body.items()})
-        else:
-            form = parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)
-            params.update({k: v[0] for k, v in form.items() if v})
-    return params
+    """The query parameters, as single strings (the single check reads nothing else)."""
+    return {k: v[0] for k, v in req.query.items() if v}
 
 
 def _flag(params: dict[str, str], name: str) -> bool:
@@ -129,10 +119,14 @@ class NeverBounceApp(VendorApp):
         started = time.monotonic()
         if "/" + req.path.strip("/") not in CHECK_PATHS:
             return Response.json(404, {"status": "general_failure", "message": "Unknown endpoint"})
-        try:
-            params = request_params(req)
-        except (BadRequestBody, json.JSONDecodeError):
-            return _envelope("general_failure", started, message="The request body could not be parsed")
+        if req.method != "GET":
+            return Response.json(
+                405,
+                {"status": "general_failure", "execution_time": 1,
+                 "message": f"{req.method} is not supported: single/check takes GET with query parameters"},
+                {"Allow": "GET"},
+            )
+        params = request_params(req)
         key = params.get("key", "").strip()
         if not key:
             return _envelope("general_failure", started, message="Missing required parameter 'key'")

@@ -5,7 +5,11 @@ Contract (vendor-apis.md §8 and §10):
 * ``POST /services/oauth2/token`` (form-encoded): ``client_credentials`` (HTTP Basic or
   ``client_id``/``client_secret`` fields), ``password`` and JWT bearer (the assertion's ``iss`` must
   be a known client and ``sub`` a known user; the signature is not checked: the sandbox holds no
-  certificate) -> ``{access_token, instance_url, id, token_type, issued_at, signature}``. Tokens live
+  certificate) -> ``{access_token, instance_url, id, token_type, issued_at, signature}``. The mount
+  itself plays the org's My Domain host; ``/login/services/oauth2/token`` and
+  ``/test/services/oauth2/token`` play login.salesforce.com and test.salesforce.com, which answer
+  ``client_credentials`` 400 ``invalid_grant`` "request not supported on this domain"
+  (vendor-apis.md Corrections 4; the body as reported by SDK users) and issue the other grants. Tokens live
   ``token_ttl_seconds``; an expired or unknown one answers 401
   ``[{"errorCode": "INVALID_SESSION_ID", ...}]``.
 * ``GET /services/data/vXX.X/sobjects/Lead/describe``: the Lead fields (lengths, types,
@@ -15,7 +19,9 @@ Contract (vendor-apis.md §8 and §10):
   ``PATCH {"state": "UploadComplete"}`` -> ``InProgress`` -> ``JobComplete`` | ``Failed`` (processing
   takes ``job_seconds_base`` + ``job_seconds_per_1000`` per thousand rows) -> ``successfulResults/``
   (``sf__Id,sf__Created`` + the row as sent), ``failedResults/`` (``sf__Id,sf__Error`` + row),
-  ``unprocessedrecords/`` (rows as sent), in shuffled order. Upsert matches on the external id;
+  ``unprocessedrecords/`` (rows as sent), in shuffled order. These are CSV resources: an ``Accept``
+  that rules CSV out (e.g. ``application/json``) answers 406 ``NOT_ACCEPTABLE`` (Corrections 5; the
+  exact Salesforce body is UNCONFIRMED). Upsert matches on the external id;
   insert needs ``LastName`` and ``Company`` (``REQUIRED_FIELD_MISSING``); values longer than the
   field fail ``STRING_TOO_LONG``; an empty cell leaves the stored value alone. An unknown column
   fails the whole job (``InvalidBatch : Field name not found``).
@@ -56,6 +62,8 @@ from .hubspot import EMAIL_RE, fail_kind
 from .server import BadRequestBody, Request, Response, SandboxContext, VendorApp
 
 TOKEN_PATH = "/services/oauth2/token"
+# Sub-mounts that play the generic login hosts (every org's), as opposed to the org's My Domain.
+GENERIC_LOGIN_PREFIXES = {"/login": "login.salesforce.com", "/test": "test.salesforce.com"}
 DATA_RE = re.compile(r"^/services/data/v(\d{2}\.\d)(/.*)?$")
 VERSIONS = [f"{v}.0" for v in range(31, 67)]
 ADMIN = "/__sandbox/"
@@ -168,6 +176,14 @@ def lead_fields() -> list[dict]:
 def _sf_error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
     # Salesforce REST errors are a JSON array.
     return Response.json(status, [{"message": message, "errorCode": code, "fields": []}], headers)
+
+
+def _accepts_csv(accept: str | None) -> bool:
+    """True when an ``Accept`` header admits text/csv (no header admits anything)."""
+    if not accept or not accept.strip():
+        return True
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return bool(kinds & {"text/csv", "text/*", "*/*"})
 
 
 def _now_iso() -> str:
@@ -341,9 +357,10 @@ class SalesforceApp(VendorApp):
         path = "/" + req.path.strip("/")
         if path.startswith(ADMIN.rstrip("/")):
             return self._admin(req, path[len(ADMIN) :].strip("/"))
-        if path == TOKEN_PATH:
+        generic = next((p for p in GENERIC_LOGIN_PREFIXES if path == p + TOKEN_PATH), None)
+        if path == TOKEN_PATH or generic:
             return (
-                self._token(req)
+                self._token(req, generic_host=generic is not None)
                 if req.method == "POST"
                 else _sf_error(405, "METHOD_NOT_ALLOWED", "POST only")
             )
@@ -416,7 +433,7 @@ class SalesforceApp(VendorApp):
 
     # -- OAuth ----------------------------------------------------------------------------
 
-    def _token(self, req: Request) -> Response:
+    def _token(self, req: Request, generic_host: bool = False) -> Response:
         try:
             form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8"), keep_blank_values=True).items()}
         except UnicodeDecodeError:
@@ -425,6 +442,11 @@ class SalesforceApp(VendorApp):
         clients: dict = keys.get("clients") or {}
         users = set(keys.get("users") or [])
         grant = form.get("grant_type")
+        if grant == "client_credentials" and generic_host:
+            # login/test.salesforce.com serve every org: they cannot tell whose client this is.
+            return Response.json(
+                400, {"error": "invalid_grant", "error_description": "request not supported on this domain"}
+            )
         client_id, secret = form.get("client_id"), form.get("client_secret")
         auth = req.header("Authorization") or ""
         if auth.lower().startswith("basic "):
@@ -599,6 +621,10 @@ class SalesforceApp(VendorApp):
         if sub in ("successfulResults", "failedResults", "unprocessedrecords"):
             if req.method != "GET":
                 return _sf_error(405, "METHOD_NOT_ALLOWED", "GET only")
+            if not _accepts_csv(req.header("Accept")):
+                return _sf_error(
+                    406, "NOT_ACCEPTABLE", f"{sub} is CSV: send Accept: text/csv (got {req.header('Accept')!r})"
+                )
             if job.state not in TERMINAL:
                 return _sf_error(400, "INVALIDJOBSTATE", f"Job is not complete: {job.state}")
             if sub == "successfulResults":

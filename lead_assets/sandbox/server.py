@@ -29,6 +29,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -59,6 +60,7 @@ def vendor_modules() -> list:
     return [m for m in modules if hasattr(m, "create_app")]
 
 ADMIN_PREFIX = "/__sandbox/"
+_QUERY_SECRET = re.compile(r"([?&](?:key|api_key|apikey|token|access_token|password|secret)=)[^&\s\"]+", re.I)
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,7 +408,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s - %s", self.address_string(), format % args)
+        # A request line can carry a key in its query (NeverBounce's single check): never log it.
+        log.debug("%s - %s", self.address_string(), _QUERY_SECRET.sub(r"\1***", format % args))
 
 
 class _Server(ThreadingHTTPServer):

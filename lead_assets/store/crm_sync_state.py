@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -43,6 +44,9 @@ _WRITE_COLUMNS = (
     "synced_at",
 )
 _CHUNK = {"postgresql": 10_000, "sqlite": 500}
+# A lead a CRM's daily limit held back: `skipped` with this reason; the time is when the limit resets.
+_DEFERRED = "deferred: {crm} DAILY API limit spent; resumes after {resume} (midnight {zone})"
+_DEFERRED_LIKE = "deferred: % resumes after %"
 
 
 def empty_states() -> pd.DataFrame:
@@ -185,3 +189,24 @@ def rejected(store: LeadStore, crm: str) -> pd.DataFrame:
         "WHERE crm = :crm AND state = 'rejected' ORDER BY lead_id",
         {"crm": crm},
     )
+
+
+def deferred_reason(crm: str, resume_at: datetime, time_zone: str) -> str:
+    """The `reason` of a lead held back by `crm`'s spent daily limit until `resume_at` (UTC)."""
+    return _DEFERRED.format(crm=crm, resume=resume_at.astimezone(UTC).isoformat(timespec="seconds"), zone=time_zone)
+
+
+def deferred_until(store: LeadStore, crm: str) -> datetime | None:
+    """When `crm`'s spent daily limit comes back, if an earlier run recorded one (else None)."""
+    reasons = store.read_sql(
+        "SELECT DISTINCT reason FROM crm_sync_state WHERE crm = :crm AND state = 'skipped' AND reason LIKE :p",
+        {"crm": crm, "p": _DEFERRED_LIKE},
+    )["reason"]
+    stamps = []
+    for reason in reasons:
+        text_after = str(reason).split("resumes after ", 1)[-1].split(" ", 1)[0]
+        try:
+            stamps.append(datetime.fromisoformat(text_after))
+        except ValueError:
+            continue
+    return max(stamps) if stamps else None

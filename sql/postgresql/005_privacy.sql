@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS suppression_list (
 
 -- One row per erasure run (a retried request adds a row). `subject_hash` is the sha256 of the
 -- normalised identifier the request named; `counts` is JSON {table or system: rows removed};
--- `crm_outcome` says what the CRM did (deleted / not_found / unsupported / failed / none).
+-- `crm_outcome` says what the CRM did (deleted / not_found_blocklisted / not_found / unsupported / failed / none).
 CREATE TABLE IF NOT EXISTS erasure_audit (
     audit_id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     request_id    TEXT NOT NULL,
