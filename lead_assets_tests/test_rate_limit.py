@@ -131,12 +131,18 @@ def test_redis_down_falls_back_to_counting_in_process():
     limiter = RedisWindowLimiter("acme", {"search": {"minute": 2}}, dead, clock=clock, sleep=clock.sleep)
     assert limiter.acquire("search") == 0.0 and limiter.acquire("search") == 0.0
     assert limiter.acquire("search") == pytest.approx(60.0)
-    assert limiter.fallbacks == 3
+    assert limiter.fallbacks == 1 and limiter.local_acquires == 3  # one outage, three calls counted here
 
 
-def test_make_limiter_picks_redis_when_it_answers(redis_url):
-    assert isinstance(make_limiter("acme", {"s": {"second": 1}}, redis_url=redis_url), RedisWindowLimiter)
-    assert isinstance(make_limiter("acme", {"s": {"second": 1}}, redis_url="redis://127.0.0.1:1/0"), WindowLimiter)
+def test_make_limiter_picks_redis_when_it_answers(redis_url, caplog):
+    shared = make_limiter("acme", {"s": {"second": 1}}, redis_url=redis_url)
+    assert isinstance(shared, RedisWindowLimiter) and shared.mode == "redis" and shared.fallbacks == 0
+    # Configured but down: counted in-process, and said so (a WARNING and a fallback), never silently.
+    down = make_limiter("acme", {"s": {"second": 1}}, redis_url="redis://127.0.0.1:1/0")
+    assert down.mode == "local" and down.fallbacks == 1
+    assert down.acquire("s") == 0.0 and down.local_acquires == 1
+    assert "Redis unavailable" in caplog.text and "counting in-process" in caplog.text
+    assert isinstance(make_limiter("acme", {"s": {"second": 1}}, redis_url=""), WindowLimiter)
     assert make_limiter("acme", None) is None
 
 

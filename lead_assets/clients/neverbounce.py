@@ -76,6 +76,7 @@ class NeverBounceClient:
             self.vendor,
             base_url,
             headers={"Content-Type": "application/json", "Accept": "application/json"},
+            credential=api_key,
             credential_setting="NEVERBOUNCE_API_KEY",
             limits=limits,
             window_seconds=window_seconds,

@@ -249,7 +249,8 @@ class ZoomInfoClient:
         self.clock = clock
         self.log = logger or logging.getLogger("lead_sprint.zoominfo")
         # Shared through Redis when REDIS_URL answers, so parallel runs stay inside the vendor's limits together.
-        limiter = make_limiter("zoominfo", limits, window_seconds=window_seconds)
+        # ZoomInfo counts per API user: the bucket is named by a hash of the username.
+        limiter = make_limiter("zoominfo", limits, credential=username, window_seconds=window_seconds)
         extra = {"sleep": sleep} if sleep is not None else {}
         self.http = VendorHttp(
             self.vendor,

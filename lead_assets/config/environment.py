@@ -15,7 +15,9 @@ SANDBOX_STATE_FILE = STATE_DIR / "sandbox.json"
 # name -> (default, what it is); None default = unset unless the operator sets it.
 SETTINGS: dict[str, tuple[str | None, str]] = {
     "LEADS_DATABASE_URL": (None, "Lead store. PostgreSQL in production; unset: SQLite at .lead_sprint/leads.db"),
-    "REDIS_URL": (None, "Dedup index. Unset (or unreachable): the database answers dedup lookups"),
+    "REDIS_URL": (None, "Dedup index and shared rate limits: redis://, redis+cluster://host:port[,host:port], "
+                  "redis+sentinel://host:port[,host:port]/service[/db]. Unset (or unreachable): the database "
+                  "answers dedup lookups, limits are counted in-process"),
     "APOLLO_BASE_URL": ("https://api.apollo.io", "Apollo API base URL (sandbox or any compatible endpoint)"),
     "APOLLO_API_KEY": (None, "Apollo master API key (sent as x-api-key)"),
     "ZOOMINFO_BASE_URL": ("https://api.zoominfo.com", "ZoomInfo Enterprise API base"),
@@ -55,6 +57,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "RAW_RETENTION_DAYS": ("30", "Raw vendor payloads (raw_landings) older than this are purged daily"),
     "LEAD_SPRINT_SANDBOX": ("0", "1: start the built-in sandbox and point every vendor at it"),
     "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
+    "LEAD_SPRINT_ID": (None, "Sprint id namespacing Redis keys, rate-limit buckets, pools, reports and backups (default: the brief's sprint.id)"),
     "LEAD_SPRINT_CONFIG": (None, "Path to an alternative sprint.yaml"),
     "LEAD_SPRINT_STATE_DIR": (None, "Where SQLite, the sandbox state and reports live (default .lead_sprint/)"),
     "DAGSTER_HOME": (None, "Dagster instance directory (make demo/dev use .lead_sprint/dagster_home)"),
