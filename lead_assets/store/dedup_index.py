@@ -7,8 +7,8 @@ nothing on disk. Three rules keep the cache from ever causing a duplicate lead:
   winners and only then writes Redis, and returns the winners: a caller that minted a new
   lead_id for a key someone else registered first learns the real one there.
 * A Redis miss is trusted only while Redis is known to hold every key: the sentinel key
-  `<ns>:synced`, whose value fingerprints the database, travels in every MGET. If it is
-  gone (Redis restarted or was flushed) or names another database, the namespace is
+  `{ls:<sprint id>}:synced`, whose value fingerprints the database, travels in every MGET. If it is
+  gone (Redis restarted or was flushed) or names another database, the sprint's keys are
   purged and re-warmed from `dedup_keys`; after a fallback it is re-warmed. Until then
   the database answers.
 * Any Redis error switches to the database at once (short socket timeouts, no retry
