@@ -221,3 +221,17 @@ def test_redis_url_forms():
         with pytest.raises(ValueError) as exc:
             parse_redis_url(bad)
         assert "pw" not in str(exc.value)
+
+
+def test_a_crossslot_refusal_in_the_limiter_is_loud_and_counted_in_process(redis_url, caplog):
+    clock = FakeClock(960.0)
+    lim = limiter(redis_url, "k", clock)
+
+    def crossslot(*args, **kwargs):
+        raise ClusterCrossSlotError("CROSSSLOT Keys in request don't hash to the same slot")
+
+    lim._acquire = crossslot
+    with caplog.at_level(logging.WARNING):
+        assert lim.acquire("search", max_wait=0) == 0.0  # the call still goes out, counted in-process
+    assert lim.crossslot_errors == 1 and lim.fallbacks == 1 and lim.local_acquires == 1 and lim.mode == "local"
+    assert any(r.levelno == logging.ERROR and "CROSSSLOT" in r.getMessage() for r in caplog.records)

@@ -172,6 +172,7 @@ class RedisWindowLimiter:
         self._connect = connect
         self._next_attempt = 0.0
         self._degraded = False
+        self._state_lock = threading.Lock()  # one WARNING and one count per outage across threads
         self.client = None
         self._acquire = self._observe = None
         if client is not None:
@@ -208,12 +209,15 @@ class RedisWindowLimiter:
     def _failed(self, exc: BaseException) -> None:
         if is_crossslot(exc):
             self.crossslot_errors += 1
-            self.log.error("%s rate limiter: CROSSSLOT from Redis Cluster (bucket %s): %r; this is a bug, "
+            self.log.error("%s rate limiter: CROSSSLOT from Redis Cluster (bucket %s): %s; this is a bug, "
                            "please report it", self.vendor, self.bucket_tag("*"), reason(exc))
-        self._next_attempt = self.clock() + self.retry_interval
-        if not self._degraded:
+        with self._state_lock:
+            self._next_attempt = self.clock() + self.retry_interval
+            transition = not self._degraded
             self._degraded = True
-            self.fallbacks += 1
+            if transition:
+                self.fallbacks += 1
+        if transition:
             self.log.warning("%s rate limiter: Redis unavailable (%s); counting in-process, retrying in %.0f s",
                              self.vendor, reason(exc), self.retry_interval)
 
@@ -248,8 +252,10 @@ class RedisWindowLimiter:
                 self.local_acquires += 1
                 return waited + self.local.acquire(cls, max_wait=max_wait - waited)
             if self._degraded:
-                self._degraded = False
-                self.log.warning("%s rate limiter: Redis is back, counting through Redis again", self.vendor)
+                with self._state_lock:
+                    recovered, self._degraded = self._degraded, False
+                if recovered:
+                    self.log.warning("%s rate limiter: Redis is back, counting through Redis again", self.vendor)
             if not full:
                 return waited
             _, _, start, seconds = windows[int(full) - 1]
