@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from lead_assets.store.redis_client import REDIS_ERRORS, hash_tag, is_crossslot, reason, redis_client
+from lead_assets.store.redis_client import REDIS_ERRORS, error_text, hash_tag, is_crossslot, redis_client
 
 WINDOW_SECONDS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
@@ -210,7 +210,7 @@ class RedisWindowLimiter:
         if is_crossslot(exc):
             self.crossslot_errors += 1
             self.log.error("%s rate limiter: CROSSSLOT from Redis Cluster (bucket %s): %s; this is a bug, "
-                           "please report it", self.vendor, self.bucket_tag("*"), reason(exc))
+                           "please report it", self.vendor, self.bucket_tag("*"), error_text(exc))
         with self._state_lock:
             self._next_attempt = self.clock() + self.retry_interval
             transition = not self._degraded
@@ -219,7 +219,7 @@ class RedisWindowLimiter:
                 self.fallbacks += 1
         if transition:
             self.log.warning("%s rate limiter: Redis unavailable (%s); counting in-process, retrying in %.0f s",
-                             self.vendor, reason(exc), self.retry_interval)
+                             self.vendor, error_text(exc), self.retry_interval)
 
     def _windows(self, cls: str, now: float) -> list[tuple[str, int, float, float]]:
         tag = self.bucket_tag(cls)

@@ -37,9 +37,9 @@ from lead_assets.store.lead_store import LeadStore, ts_param, utc_now
 from lead_assets.store.redis_client import (
     REDIS_ERRORS,
     describe,
+    error_text,
     hash_tag,
     is_crossslot,
-    reason,
     redis_client,
 )
 
@@ -106,7 +106,7 @@ class DedupIndex:
         )
         self._degraded_total = 0.0
         if redis_url and self._redis is None:
-            self._fall_back(f"Redis at {describe(redis_url)} unavailable at start: {reason(self._start_error)}")
+            self._fall_back(f"Redis at {describe(redis_url)} unavailable at start: {error_text(self._start_error)}")
         if self._redis is not None:
             self._redis_usable()
 
@@ -237,7 +237,7 @@ class DedupIndex:
         if self._redis is None:  # never connected (a cluster down at start): try again now
             self._redis = self._connect(self.redis_url)
             if self._redis is None:
-                self._fall_back(f"Redis unavailable: {reason(self._start_error)}")
+                self._fall_back(f"Redis unavailable: {error_text(self._start_error)}")
                 return False
         # One thread recovers; the others use the database meanwhile instead of waiting.
         if not self._recover_lock.acquire(blocking=False):
@@ -260,7 +260,8 @@ class DedupIndex:
                 if found is not None:
                     self.log.warning(
                         "dedup index: Redis keys %s were warmed from another lead store (%s, this one is %s): "
-                        "do two sprints share the sprint id %r? Purging and re-warming from this store",
+                        "do two sprints share the sprint id %r (or was the store recreated)? Purging and "
+                        "re-warming from this store",
                         self.prefix, found, self.fingerprint, self.sprint_id,
                     )
                 # Emptied, or filled from another database: purge and re-warm, one process
@@ -283,7 +284,7 @@ class DedupIndex:
                 self._rewarm()  # keys may have been registered in the database only meanwhile
         except REDIS_ERRORS as exc:
             if self._degraded:
-                self.log.debug("dedup index: Redis still unavailable (%s)", reason(exc))
+                self.log.debug("dedup index: Redis still unavailable (%s)", error_text(exc))
             self._redis_failed(exc, "Redis unavailable")
             return False
         self._needs_rewarm = False
@@ -317,9 +318,9 @@ class DedupIndex:
         if is_crossslot(exc):
             # Every key carries the sprint's hash tag, so this is a bug in the key names: say so loudly.
             self._count("crossslot_errors", 1)
-            self.log.error("dedup index: CROSSSLOT from Redis Cluster (keys of %s span slots): %r; "
-                           "this is a bug, please report it", self.prefix, reason(exc))
-        self._fall_back(f"{what}: {reason(exc)}")
+            self.log.error("dedup index: CROSSSLOT from Redis Cluster (keys of %s span slots): %s; "
+                           "this is a bug, please report it", self.prefix, error_text(exc))
+        self._fall_back(f"{what}: {error_text(exc)}")
 
     def _fall_back(self, reason: str, retry_now: bool = False) -> None:
         """Stop trusting Redis until it is re-warmed; warn and count once per transition."""

@@ -140,7 +140,7 @@ def is_crossslot(exc: BaseException) -> bool:
     return "CROSSSLOT" in text or "same key slot" in text or "same slot" in text
 
 
-def reason(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     """`Type: message` for a log line (redis-py's own repr drops the message)."""
     return f"{type(exc).__name__}: {exc}"
 
