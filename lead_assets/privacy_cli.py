@@ -26,10 +26,11 @@ def add_privacy_commands(sub: argparse._SubParsersAction) -> None:
     erase.set_defaults(func=cmd_erase)
     suppress = sub.add_parser("suppress", help="never buy, store, enrich or sync this person (or domain) again")
     what = suppress.add_mutually_exclusive_group(required=True)
-    what.add_argument("--email")
-    what.add_argument("--linkedin-url")
+    what.add_argument("--email", help="the person's email (stored as a SHA-256 hash)")
+    what.add_argument("--linkedin-url", help="the person's LinkedIn profile URL (stored as a SHA-256 hash)")
     what.add_argument("--domain", help="a company domain (stored plain)")
-    suppress.add_argument("--reason", default="suppressed on request")
+    suppress.add_argument("--reason", default="suppressed on request", help="why, for the audit (default: "
+                          "'suppressed on request')")
     suppress.set_defaults(func=cmd_suppress)
 
 

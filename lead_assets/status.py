@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
+
 from lead_assets.config.settings import SprintConfig
 from lead_assets.store.metrics import sprint_metrics
 
@@ -46,6 +48,63 @@ def sprint_status(store, cfg: SprintConfig, now: datetime | None = None) -> dict
         "max_duplicate_rate": t.max_duplicate_rate,
     }
     return status
+
+
+def crm_lag(store) -> dict[str, Any]:
+    """How long qualified leads waited from collection to the CRM's confirmation (hours), and how many wait still."""
+    df = store.read_sql(
+        "SELECT l.created_at, s.synced_at, s.state FROM leads l LEFT JOIN crm_sync_state s ON s.lead_id = l.lead_id "
+        "WHERE l.is_qualified = :t", {"t": True})
+    synced = df[df["state"].isin(["created", "updated"]) & df["synced_at"].notna()]
+    # SQLite returns timestamps this table does not declare as text: parse both sides the same way
+    def utc(column):
+        return pd.to_datetime(synced[column], utc=True, format="ISO8601")
+
+    lag = (utc("synced_at") - utc("created_at")).dt.total_seconds() / 3600
+    return {
+        "crm_synced_qualified": len(synced),
+        "crm_lag_hours_max": round(float(lag.max()), 3) if len(lag) else None,
+        "crm_lag_hours_p95": round(float(lag.quantile(0.95)), 3) if len(lag) else None,
+        "crm_unsynced_qualified": int(len(df) - len(synced)),
+    }
+
+
+def target_results(s: dict[str, Any], cfg: SprintConfig) -> list[tuple[str, str, str, bool | None]]:
+    """Every target of the brief: (target, value, goal, met); met is None when there is nothing to judge yet."""
+    t = cfg.targets
+
+    def judge(value, ok) -> bool | None:
+        return None if value is None else bool(ok(value))
+
+    lag = s.get("crm_lag_hours_max")
+    cpql, spend = s.get("cost_per_qualified_lead"), s.get("spend_usd") or 0.0
+    return [
+        ("collected", f"{s['collected']:,}", f">= {t.collected:,}", s["collected"] >= t.collected),
+        ("unique", f"{s['unique']:,}", f">= {t.unique:,}", s["unique"] >= t.unique),
+        ("avg quality score", _num(s["avg_quality_score"], "{:.1f}"), f">= {t.avg_quality_score:g}",
+         judge(s["avg_quality_score"], lambda v: v >= t.avg_quality_score)),
+        ("email available", _pct(s["email_availability"]), f">= {_pct(t.email_availability)}",
+         judge(s["email_availability"], lambda v: v >= t.email_availability)),
+        ("company data complete", _pct(s["company_completeness"]), f">= {_pct(t.company_completeness)}",
+         judge(s["company_completeness"], lambda v: v >= t.company_completeness)),
+        ("validation rate", _pct(s["validation_rate"]), f">= {_pct(t.validation_rate)}",
+         judge(s["validation_rate"], lambda v: v >= t.validation_rate)),
+        ("cost per qualified lead", _num(cpql, "${:,.3f}"), f"< ${t.max_cost_per_qualified_lead:.2f}",
+         judge(cpql, lambda v: v < t.max_cost_per_qualified_lead)),
+        ("spend", f"${spend:,.2f}", f"<= ${t.budget_usd:,.0f}", spend <= t.budget_usd),
+        ("CRM within", _num(lag, "{:.2f} h (slowest lead)"), f"<= {t.crm_sync_within_hours:g} h",
+         judge(lag, lambda v: v <= t.crm_sync_within_hours)),
+    ]
+
+
+def format_targets(rows: list[tuple[str, str, str, bool | None]]) -> str:
+    width = max(len(r[0]) for r in rows)
+    mark = {True: "met", False: "NOT MET", None: "-"}
+    return "\n".join(f"{name.ljust(width)}  {value:>24}  {goal:>10}  {mark[met]}" for name, value, goal, met in rows)
+
+
+def _num(v, fmt="{:,}") -> str:
+    return "none yet" if v is None else fmt.format(v)
 
 
 def _pct(v: float | None) -> str:

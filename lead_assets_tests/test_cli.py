@@ -24,8 +24,12 @@ def test_demo_runs_partitions_through_dagster_then_status_reports_them(tmp_path)
     try:
         demo = _run(["demo", "--hours", "1"], tmp_path)
         assert demo.returncode == 0, demo.stderr[-2000:]
-        # an hour of Apollo and of ZoomInfo, the lead-list import, the CRM export
-        assert "4/4 runs succeeded" in demo.stdout, demo.stdout[-2000:]
+        # an hour of Apollo and of ZoomInfo and the lead-list import, backfilled through a daemon the demo
+        # started (and stopped), then exported to the sandbox CRM by automation
+        assert "starting a Dagster daemon for the demo" in demo.stdout, demo.stdout[-2000:]
+        assert "all 3 partitions done" in demo.stdout, demo.stdout[-3000:]
+        assert "crm: 3/3 partitions exported" in demo.stdout, demo.stdout[-3000:]
+        assert "the brief's targets:" in demo.stdout
         assert "final report: " in demo.stdout and (tmp_path / "reports" / "final-report.html").exists()
         assert (tmp_path / "leads.db").exists()
         runs = list((tmp_path / "dagster_home").glob("history/runs/*.db"))
@@ -56,6 +60,50 @@ def test_status_on_an_empty_store_says_none_yet(tmp_path):
 def test_run_rejects_an_unknown_source(tmp_path):
     out = _run(["run", "--sources", "myspace"], tmp_path)
     assert out.returncode != 0 and "myspace" in out.stderr
+
+
+def test_an_hour_outside_the_sprint_is_a_clear_message_not_a_traceback(tmp_path):
+    for args in (["run", "--start", "2031-01-01-00:00"], ["run", "--start", "yesterday"], ["run", "--hours", "0"]):
+        out = _run(args, tmp_path)
+        assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
+        assert "--start" in out.stderr or "--hours" in out.stderr
+    late = _run(["run", "--start", "2026-11-27-23:00", "--hours", "5", "--in-process", "--sources", "sales_navigator"],
+                tmp_path)
+    assert "running the 1 hour(s) left, not 5" in late.stdout, late.stdout[-2000:] + late.stderr[-2000:]
+
+
+def test_version_help_and_dotenv(tmp_path):
+    version = _run(["--version"], tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("lead-sprint ")
+    helped = _run(["run", "--help"], tmp_path)
+    assert "--in-process" in helped.stdout and "--crm-wait" in helped.stdout
+    # `.env` in the working folder is read like Dagster's CLIs read it; the environment wins over it
+    from lead_assets.cli import load_dotenv_file
+
+    (tmp_path / ".env").write_text("LEAD_SPRINT_TEST_FROM_DOTENV=from-file\nHOME_TEST_KEEP=file\n")
+    os.environ["HOME_TEST_KEEP"] = "environment"
+    try:
+        assert load_dotenv_file(tmp_path / ".env") == tmp_path / ".env"
+        assert os.environ["LEAD_SPRINT_TEST_FROM_DOTENV"] == "from-file"
+        assert os.environ["HOME_TEST_KEEP"] == "environment"
+    finally:
+        os.environ.pop("LEAD_SPRINT_TEST_FROM_DOTENV", None)
+        os.environ.pop("HOME_TEST_KEEP", None)
+
+
+def test_every_subcommand_and_option_has_help():
+    import argparse
+
+    from lead_assets.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {c.dest: c.help for c in sub._choices_actions}
+    for name, command in sub.choices.items():
+        assert helps.get(name), f"`lead-sprint {name}` has no help"
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, f"`lead-sprint {name} {'/'.join(action.option_strings) or action.dest}` has no help"
 
 
 def test_every_setting_is_documented():

@@ -37,7 +37,7 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
                       "duplicate_rate", "validation_rate", "cost_per_qualified_lead", "qualified_leads_accounted_for"}
     assert d.resolve_job_def("lead_sprint").partitions_def == sprint_partitions
     assert d.resolve_schedule_def("hourly_sprint_schedule") and d.resolve_schedule_def("hourly_report_schedule")
-    for sensor in ("sales_navigator_files_sensor", "sprint_alerts_sensor", "final_report_sensor", "crm_export_sensor"):
+    for sensor in ("sales_navigator_files_sensor", "sprint_alerts_sensor", "lead_sprint_automation"):
         assert d.resolve_sensor_def(sensor)
     for asset in (raw_leads, deduped_leads, enriched_leads, scored_leads, crm_exports):
         assert asset.descriptions_by_key[asset.key], f"{asset.key} needs a docstring for the UI"

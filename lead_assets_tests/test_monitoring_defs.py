@@ -10,7 +10,7 @@ import requests
 
 from lead_assets.defs.alerts import latest_run_outcomes, sprint_alerts_sensor, sprint_progress
 from lead_assets.defs.collection import raw_leads
-from lead_assets.defs.reports import final_report, final_report_sensor, hourly_report
+from lead_assets.defs.reports import final_report, hourly_report
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets_tests.sandbox_resources import sandbox_resources
@@ -102,10 +102,3 @@ def test_reports_materialise_and_post(tmp_path, sandbox, monkeypatch):
         html = meta["final_report"]["html_report"].value
         assert html.endswith(".html") and "none yet" in open(html).read()  # an empty sprint, no ZeroDivision
         assert len(slack_messages(sandbox)) >= 2
-
-
-def test_final_report_sensor_waits_for_every_partition():
-    with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(instance=instance)
-        skip = final_report_sensor(ctx)
-        assert isinstance(skip, dg.SkipReason) and "partitions to go" in skip.skip_message

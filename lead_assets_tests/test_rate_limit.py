@@ -1,11 +1,15 @@
 """The client-side window limiter: counts, waits, trusts the vendor's remaining counts."""
 
+import json
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import redis
 
+from lead_assets.clients.file_counters import FileCounters
 from lead_assets.clients.rate_limit import RedisWindowLimiter, WindowLimiter, make_limiter
 
 
@@ -134,16 +138,43 @@ def test_redis_down_falls_back_to_counting_in_process():
     assert limiter.fallbacks == 1 and limiter.local_acquires == 3  # one outage, three calls counted here
 
 
-def test_make_limiter_picks_redis_when_it_answers(redis_url, caplog):
-    shared = make_limiter("acme", {"s": {"second": 1}}, redis_url=redis_url)
-    assert isinstance(shared, RedisWindowLimiter) and shared.mode == "redis" and shared.fallbacks == 0
-    # Configured but down: counted in-process, and said so (a WARNING and a fallback), never silently.
+def test_make_limiter_picks_redis_when_it_answers_else_the_hosts_shared_file(redis_url, tmp_path, monkeypatch,
+                                                                            caplog):
+    monkeypatch.setenv("LEAD_SPRINT_STATE_DIR", str(tmp_path))
+    on_redis = make_limiter("acme", {"s": {"second": 1}}, redis_url=redis_url)
+    assert isinstance(on_redis, RedisWindowLimiter) and isinstance(on_redis.client, redis.Redis)
+    assert on_redis.mode == "redis" and on_redis.fallbacks == 0
+    # Configured but down: counted in the host's file, and said so (a WARNING and a fallback), never silently.
     down = make_limiter("acme", {"s": {"second": 1}}, redis_url="redis://127.0.0.1:1/0")
-    assert down.mode == "local" and down.fallbacks == 1
+    assert down.mode == "file" and down.fallbacks == 1
+    assert isinstance(down.local.client, FileCounters) and down.local.client.path == tmp_path / "rate_limits" / "acme.json"
     assert down.acquire("s") == 0.0 and down.local_acquires == 1
-    assert "Redis unavailable" in caplog.text and "counting in-process" in caplog.text
-    assert isinstance(make_limiter("acme", {"s": {"second": 1}}, redis_url=""), WindowLimiter)
+    assert "Redis unavailable" in caplog.text and "counting in-process" not in caplog.text
+    on_file = make_limiter("acme", {"s": {"second": 1}}, redis_url="")  # no Redis configured: the file
+    assert isinstance(on_file.client, FileCounters) and on_file.mode == "file" and on_file.fallbacks == 0
     assert make_limiter("acme", None) is None
+
+
+def test_processes_without_redis_share_one_budget_through_the_file(tmp_path):
+    # The daemon runs each partition in its own process: without Redis they must still count together.
+    script = (
+        "import sys, time, json\n"
+        "from lead_assets.clients.file_counters import FileCounters\n"
+        "from lead_assets.clients.rate_limit import RedisWindowLimiter\n"
+        "lim = RedisWindowLimiter('burst', {'api': {'second': 10}}, FileCounters(sys.argv[1]))\n"
+        "stamps = []\n"
+        "for _ in range(15):\n"
+        "    lim.acquire('api'); stamps.append(time.time())\n"
+        "print(json.dumps(stamps))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "burst.json")], stdout=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    stamps = [t for p in procs for t in json.loads(p.communicate(timeout=60)[0])]
+    per_second: dict[int, int] = {}
+    for s in stamps:
+        per_second[int(s)] = per_second.get(int(s), 0) + 1
+    assert len(stamps) == 60
+    assert max(per_second.values()) <= 10  # four processes, one limit of 10 a second
 
 
 @pytest.mark.parametrize("shared", [False, True])

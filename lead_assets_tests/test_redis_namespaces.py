@@ -8,6 +8,7 @@ budget; every key one command or script touches carries one hash tag (one cluste
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -194,14 +195,24 @@ def test_a_limiter_script_touches_one_slot_even_at_a_window_edge(redis_url):
     assert lim.acquire("search", max_wait=0) == 0.0
 
 
-def test_in_process_buckets_follow_the_same_rule():
+def test_without_redis_the_hosts_file_and_the_process_follow_the_same_rule(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEAD_SPRINT_STATE_DIR", str(tmp_path))
     limits = {"search": {"minute": 2}}
     a1 = make_limiter("apollo", limits, credential="key-a", redis_url="")
-    a2 = make_limiter("apollo", limits, credential="key-a", redis_url="")
+    a2 = make_limiter("apollo", limits, credential="key-a", redis_url="")  # another process, same key
     b = make_limiter("apollo", limits, credential="key-b", redis_url="")
-    assert isinstance(a1, WindowLimiter) and a1 is a2 and a1 is not b  # one key one budget, two keys two
-    fallback = RedisWindowLimiter("apollo", limits, None, credential="key-a")
-    assert fallback.local is a1  # Redis down: the key's in-process budget, shared with its clients
+    assert a1.mode == "file" and a1.acquire("search", max_wait=0) == 0.0 and a2.acquire("search", max_wait=0) == 0.0
+    with pytest.raises(TimeoutError):
+        a1.acquire("search", max_wait=0)  # one key, one budget, across the host
+    assert b.acquire("search", max_wait=0) == 0.0  # another key, its own budget
+    counted = json.loads((tmp_path / "rate_limits" / "apollo.json").read_text())
+    assert {k.split("}")[0] for k in counted} == {a1.bucket_tag("search")[:-1], b.bucket_tag("search")[:-1]}
+    assert not any("key-a" in k or "key-b" in k for k in counted)
+    # The last resort, in-process: one bucket per key in the process, shared by its clients.
+    fallback, again = (RedisWindowLimiter("apollo", limits, None, credential="key-a") for _ in range(2))
+    other = RedisWindowLimiter("apollo", limits, None, credential="key-b")
+    assert isinstance(fallback.local, WindowLimiter) and fallback.local is again.local
+    assert fallback.local is not other.local and fallback.mode == "local"
 
 
 # -- REDIS_URL forms ------------------------------------------------------------------------

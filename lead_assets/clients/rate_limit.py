@@ -20,7 +20,9 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from lead_assets.clients.file_counters import FileCounters
 from lead_assets.store.redis_client import REDIS_ERRORS, error_text, hash_tag, is_crossslot, redis_client
 
 WINDOW_SECONDS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -149,14 +151,16 @@ class RedisWindowLimiter:
     """`WindowLimiter` shared by every process through Redis (same interface, same fixed windows).
 
     Keys: `{rl:<vendor>:<class>:<credential id>}:<window>:<window start>`, one hash tag per
-    bucket, so the check-and-take script touches one cluster slot. If Redis fails the limiter
-    counts in-process (the process's shared bucket of the same key), logs a WARNING once per
-    outage, counts it in `fallbacks` and tries Redis again after `retry_interval` seconds.
+    bucket, so the check-and-take script touches one cluster slot. `client` is a Redis client,
+    `FileCounters`, or None with `connect` (tried now and after each `retry_interval`). If it
+    fails the limiter counts on `fallback` (`make_limiter`: the host's file; default: the
+    process's in-process bucket of the same key), logs a WARNING once per outage, counts it in
+    `fallbacks` and tries the shared store again after `retry_interval` seconds.
     """
 
     def __init__(self, vendor: str, limits, client, *, credential: str | None = None, namespace: str = "rl",
                  window_seconds=None, clock=time.time, sleep=time.sleep, logger=None,
-                 retry_interval: float = 5.0, connect: Callable[[], object] | None = None):
+                 retry_interval: float = 5.0, connect: Callable[[], object] | None = None, fallback=None):
         self.vendor, self.limits, self.namespace = vendor, limits, namespace
         self.credential_id = credential_id(credential)
         self.window_seconds = dict(window_seconds or WINDOW_SECONDS)
@@ -164,10 +168,12 @@ class RedisWindowLimiter:
         self.log = logger or logging.getLogger("lead_sprint.rate_limit")
         self.retry_interval = retry_interval
         custom_clock = clock is not time.time or sleep is not time.sleep
-        self.local = (WindowLimiter(limits=limits, window_seconds=self.window_seconds, clock=clock, sleep=sleep)
-                      if custom_clock else local_limiter(vendor, self.credential_id, limits, self.window_seconds))
-        self.fallbacks = 0  # outages (transitions to in-process counting)
-        self.local_acquires = 0  # calls counted in-process while Redis was unavailable
+        if fallback is None:
+            fallback = (WindowLimiter(limits=limits, window_seconds=self.window_seconds, clock=clock, sleep=sleep)
+                        if custom_clock else local_limiter(vendor, self.credential_id, limits, self.window_seconds))
+        self.local = fallback  # what counts while the shared store does not answer
+        self.fallbacks = 0  # outages (transitions to counting on `fallback`)
+        self.local_acquires = 0  # calls counted on `fallback` while the shared store was unavailable
         self.crossslot_errors = 0
         self._connect = connect
         self._next_attempt = 0.0
@@ -180,7 +186,10 @@ class RedisWindowLimiter:
 
     @property
     def mode(self) -> str:
-        return "local" if self._degraded or self.client is None else "redis"
+        """Where calls are counted now: 'redis', 'file' (the host's shared file) or 'local' (this process)."""
+        if self._degraded or self.client is None:
+            return getattr(self.local, "mode", "local")
+        return "file" if isinstance(self.client, FileCounters) else "redis"
 
     def bucket_tag(self, cls: str) -> str:
         """The hash tag of one (vendor, class, credential) budget; every window key of it starts so."""
@@ -218,8 +227,10 @@ class RedisWindowLimiter:
             if transition:
                 self.fallbacks += 1
         if transition:
-            self.log.warning("%s rate limiter: Redis unavailable (%s); counting in-process, retrying in %.0f s",
-                             self.vendor, error_text(exc), self.retry_interval)
+            store = "rate-limit file" if isinstance(self.client, FileCounters) else "Redis"
+            where = "in the host's file" if getattr(self.local, "mode", "local") == "file" else "in-process"
+            self.log.warning("%s rate limiter: %s unavailable (%s); counting %s, retrying in %.0f s",
+                             self.vendor, store, error_text(exc), where, self.retry_interval)
 
     def _windows(self, cls: str, now: float) -> list[tuple[str, int, float, float]]:
         tag = self.bucket_tag(cls)
@@ -255,7 +266,8 @@ class RedisWindowLimiter:
                 with self._state_lock:
                     recovered, self._degraded = self._degraded, False
                 if recovered:
-                    self.log.warning("%s rate limiter: Redis is back, counting through Redis again", self.vendor)
+                    self.log.warning("%s rate limiter: %s is back, counting there again", self.vendor,
+                                     "the rate-limit file" if isinstance(self.client, FileCounters) else "Redis")
             if not full:
                 return waited
             _, _, start, seconds = windows[int(full) - 1]
@@ -322,26 +334,28 @@ _CLIENTS: dict[str, object] = {}  # one Redis client (and connection pool) per U
 def make_limiter(vendor: str, limits, *, credential: str | None = None, window_seconds=None,
                  redis_url: str | None = None, **kwargs):
     """The limiter for one credential at a vendor: shared through Redis when `redis_url` (default:
-    REDIS_URL; plain, cluster or sentinel) is set, counting in-process while it does not answer
-    (reported, see `RedisWindowLimiter`); in-process when no Redis is configured. None when the
-    vendor has no configured limits."""
+    REDIS_URL; plain, cluster or sentinel) is set, else through a locked file every process on this
+    host shares (`file_counters.py`), which is also where a Redis outage is counted meanwhile
+    (reported, see `RedisWindowLimiter`). None when the vendor has no configured limits."""
     if not limits:
         return None
-    url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
-    if url:
-        def connect():
-            if url not in _CLIENTS:
-                client = redis_client(url)
-                client.ping()
-                _CLIENTS[url] = client
-            return _CLIENTS[url]
+    from lead_assets.config.settings import STATE_DIR
 
-        limiter = RedisWindowLimiter(vendor, limits, None, credential=credential, window_seconds=window_seconds,
-                                     connect=connect, **kwargs)
-        limiter._redis_ready()  # connect now, so a Redis down at start is reported at start
-        return limiter
-    custom = {k: v for k, v in kwargs.items() if k in ("clock", "sleep")}
-    if custom:
-        extra = {"window_seconds": dict(window_seconds)} if window_seconds else {}
-        return WindowLimiter(limits=limits, **extra, **custom)
-    return local_limiter(vendor, credential_id(credential), limits, window_seconds)
+    path = Path(os.environ.get("LEAD_SPRINT_STATE_DIR") or STATE_DIR) / "rate_limits" / f"{vendor}.json"
+    on_host = RedisWindowLimiter(vendor, limits, FileCounters(path), credential=credential,
+                                 window_seconds=window_seconds, **kwargs)
+    url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
+    if not url:
+        return on_host
+
+    def connect():
+        if url not in _CLIENTS:
+            client = redis_client(url)
+            client.ping()
+            _CLIENTS[url] = client
+        return _CLIENTS[url]
+
+    limiter = RedisWindowLimiter(vendor, limits, None, credential=credential, window_seconds=window_seconds,
+                                 connect=connect, fallback=on_host, **kwargs)
+    limiter._redis_ready()  # connect now, so a Redis down at start is reported at start
+    return limiter

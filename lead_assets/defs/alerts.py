@@ -11,6 +11,7 @@ import dagster as dg
 
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.alert_rules import evaluate_alerts, load_alert_rules
+from lead_assets.core.for_people import for_people
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.status import sprint_status
@@ -28,21 +29,34 @@ sprint_progress = dg.AssetSpec(
     ),
 )
 
-WATCHED_JOBS = ("lead_sprint", "hourly_report_job", "final_report_job")
+# Backfills and automation launch asset runs under the implicit asset job: watch those too.
+WATCHED_JOBS = ("lead_sprint", "crm_export_job", "hourly_report_job", "final_report_job", "__ASSET_JOB")
 
 
 def latest_check_results(instance: dg.DagsterInstance) -> list[dict]:
-    """Latest evaluation of every sprint target check, as the alert rules read them."""
+    """Latest evaluation of every sprint target check, as the alert rules read them.
+
+    A partitioned check (the blocking `required_fields`) reports each partition's latest result,
+    so a failing hour stays failing while other hours pass, and clears when it passes itself.
+    """
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
     out = []
     for check in SPRINT_TARGET_CHECKS:
         for key in check.check_keys:
+            spec = check.get_spec_for_check_key(key)
+            base = {"asset": key.asset_key.to_user_string(), "check": key.name, "blocking": spec.blocking,
+                    "description": spec.description}
+            if spec.partitions_def is not None:
+                for info in instance.event_log_storage.get_asset_check_partition_info([key]):
+                    if info.latest_execution_status in (Status.SUCCEEDED, Status.FAILED):
+                        out.append({**base, "partition": info.partition_key,
+                                    "passed": info.latest_execution_status == Status.SUCCEEDED})
+                continue
             record = instance.get_latest_asset_check_evaluation_record(key)
             if record is None or record.event is None or record.status.value == "PLANNED":
                 continue
-            spec = check.get_spec_for_check_key(key)
-            out.append({"asset": key.asset_key.to_user_string(), "check": key.name,
-                        "passed": record.status.value == "SUCCEEDED", "blocking": spec.blocking,
-                        "partition": record.partition, "description": spec.description})
+            out.append({**base, "passed": record.status.value == "SUCCEEDED", "partition": record.partition})
     return out
 
 
@@ -57,11 +71,14 @@ def latest_run_outcomes(instance: dg.DagsterInstance, limit: int = 200) -> list[
     for run in runs:  # newest first
         if run.job_name not in WATCHED_JOBS:
             continue
-        key = (run.job_name, run.tags.get("dagster/partition"))
+        # One asset run of a partition may collect and another export it: they fail and clear apart.
+        what = ",".join(sorted(k.to_user_string() for k in run.asset_selection or ())) or run.job_name
+        key = (what, run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_start"))
         if key in seen:
             continue
         seen.add(key)
-        out.append({"job": run.job_name, "partition": key[1], "status": run.status.value, "run_id": run.run_id})
+        job = run.job_name if run.job_name != "__ASSET_JOB" else what
+        out.append({"job": job, "partition": key[1], "status": run.status.value, "run_id": run.run_id})
     return out
 
 
@@ -75,8 +92,8 @@ def progress_metadata(status: dict, window: dict) -> dict:
         if isinstance(window.get(k), int | float):
             meta[k] = window[k]
     if meta.get("qualified") and isinstance(window.get("spend_usd"), int | float):
-        meta["cost_per_qualified_lead"] = round(window["spend_usd"] / meta["qualified"], 4)
-    return meta
+        meta["cost_per_qualified_lead"] = window["spend_usd"] / meta["qualified"]
+    return for_people(meta)
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)

@@ -1,8 +1,10 @@
-"""Asset checks for the sprint targets, measured over the whole lead store.
+"""Asset checks on `scored_leads`: one blocking gate per partition, the sprint targets over the store.
 
-Required fields are blocking (ERROR): a lead without an identity must never flow on.
-The soft targets fail as WARN, visible on the asset and in the sensors, without
-stopping collection. Every check reports its measured value as metadata.
+`required_fields` is partitioned and blocking (ERROR): it reads the leads of the partition it
+checks, and a partition that fails it is not exported to the CRM (`crm_exports`' automation
+condition waits for `all_deps_blocking_checks_passed`) until a re-scored partition passes.
+The soft targets are whole-sprint figures that fail as WARN, visible on the asset and in the
+sensors, without stopping anything. Every check reports its measured value as metadata.
 """
 
 
@@ -12,8 +14,9 @@ import dagster as dg
 
 from lead_assets.config.settings import sprint_config
 from lead_assets.defs.leads import scored_leads
+from lead_assets.defs.partitions import sprint_partitions
 from lead_assets.defs.resources import LeadStoreResource
-from lead_assets.store.metrics import sprint_metrics
+from lead_assets.store.metrics import partition_required_fields, sprint_metrics
 
 
 def _target_check(name: str, metric: str, target: Callable, at_least: bool, description: str, blocking=False):
@@ -33,10 +36,19 @@ def _target_check(name: str, metric: str, target: Callable, at_least: bool, desc
     return _check
 
 
-required_fields_check = _target_check(
-    "required_fields", "required_fields_rate", lambda t: 1.0, True,
-    "100 % of stored leads carry a name and a LinkedIn URL or email (blocking).", blocking=True,
-)
+@dg.asset_check(asset=scored_leads, name="required_fields", blocking=True, partitions_def=sprint_partitions,
+                description="Every lead of the partition carries a name and a LinkedIn URL or email (blocking: "
+                            "a failing partition is not exported to the CRM).")
+def required_fields_check(context: dg.AssetCheckExecutionContext, lead_store: LeadStoreResource) -> dg.AssetCheckResult:
+    m = partition_required_fields(lead_store.store(), list(context.partition_keys))
+    return dg.AssetCheckResult(
+        passed=m["missing_identity"] == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"leads": m["leads"], "missing_identity": m["missing_identity"],
+                  "required_fields_pct": round(100 * m["required_fields_rate"], 2)
+                  if m["required_fields_rate"] is not None else "no leads"},
+    )
+
 avg_quality_check = _target_check(
     "average_quality", "avg_quality_score", lambda t: t.avg_quality_score, True, "Average quality score >= target."
 )

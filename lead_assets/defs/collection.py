@@ -6,8 +6,9 @@ import dagster as dg
 
 from lead_assets.clients.errors import VendorAuthError
 from lead_assets.config.settings import sprint_config
+from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
-from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, VENDOR_RETRY, sprint_partitions
+from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import (
     ApolloResource,
     LeadStoreResource,
@@ -26,7 +27,6 @@ COLLECTORS = {"apollo": apollo_collection.collect_hour, "zoominfo": zoominfo_col
     group_name="collection",
     kinds={"python", "sql"},
     retry_policy=VENDOR_RETRY,
-    backfill_policy=ONE_RUN_PER_PARTITION,
     tags={"lead_sprint/vendor_facing": "true"},
 )
 def raw_leads(
@@ -81,12 +81,12 @@ def raw_leads(
 
     for err in report.errors:
         context.log.warning(err)
-    meta = report.as_metadata()
+    meta = for_people(report.as_metadata())
     meta.pop("partition_key", None)
     meta["dedup_mode"] = index.stats["mode"]
     meta["dedup_fallbacks"] = index.stats["fallbacks"]
     meta["dedup_degraded_seconds"] = index.stats["degraded_seconds"]
-    if source != "sales_navigator":  # Redis outages the vendor's limiter rode out in-process
+    if source != "sales_navigator":  # Redis outages the vendor's limiter rode out on the host's file
         meta["rate_limit_fallbacks"] = getattr(client.http.limiter, "fallbacks", 0)
     if report.errors:
         meta["error_details"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors[:50]))

@@ -1,45 +1,71 @@
-"""The CRM export: qualified, unsuppressed leads upserted into HubSpot or Salesforce, exactly once."""
+"""The CRM export: qualified, unsuppressed leads upserted into HubSpot or Salesforce, exactly once.
+
+`crm_exports` is partitioned like the leads and materialised by declarative automation, not
+by a sensor of ours: a partition is exported once its `scored_leads` partition updated, no
+upstream run is in progress, and every blocking check of that partition passed. A partition
+whose `required_fields` check failed stays unexported until a re-scored partition passes.
+"""
 
 from datetime import timedelta
 
 import dagster as dg
 
 from lead_assets.defs.leads import scored_leads
-from lead_assets.defs.partitions import CRM_POOL, VENDOR_RETRY
+from lead_assets.defs.partitions import CRM_POOL, VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import CrmResource, LeadStoreResource
 from lead_assets.pipeline.crm_sync import sync_to_crm
+from lead_assets.pipeline.partition_work import partitions_lead_ids, unexplained_qualified
 from lead_assets.store.suppression import suppressed_lead_ids
+
+# eager() without its latest-time-window and missing-deps clauses: a backfill of past hours must
+# export every hour it scores, and one hour x source is complete on its own.
+EXPORT_WHEN_SCORED_AND_CHECKED = (
+    (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+).with_label("scored, checked and not yet exported")
 
 
 @dg.asset(
     deps=[scored_leads],
+    partitions_def=sprint_partitions,
     group_name="export",
     kinds={"hubspot", "salesforce"},
+    automation_condition=EXPORT_WHEN_SCORED_AND_CHECKED,
+    # Several partitions requested on one tick go out as one run (one CRM session, full batches).
+    backfill_policy=dg.BackfillPolicy.single_run(),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=2)),
     pool=CRM_POOL,
     retry_policy=VENDOR_RETRY,
     tags={"lead_sprint/vendor_facing": "true"},
 )
 def crm_exports(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, crm: CrmResource):
-    """Every qualified lead in the configured CRM (CRM_TARGET), created or updated, never duplicated.
+    """The qualified leads of these hour x source partitions in the CRM (CRM_TARGET), never duplicated.
 
     Grain: one `crm_sync_state` row per lead and CRM: created, updated, rejected (with the
     reason; fixable ones retried on the next runs, a bounded number of times) or skipped
     (with the reason). A re-run sends only what is new or changed since the last confirmed
-    sync; `leads.crm_synced` is set only on the CRM's confirmation. The freshness policy
-    flags an export more than 2 hours behind the scored leads.
+    sync; `leads.crm_synced` is set only on the CRM's confirmation. Materialised by automation
+    once the partition is scored and its blocking checks passed; the freshness policy flags an
+    export more than 2 hours behind.
     """
     store = lead_store.store()
     config = crm.config()
+    partitions = list(context.partition_keys)
     if config.target is None:
         context.log.warning("CRM_TARGET is unset: no CRM sync")
         return dg.MaterializeResult(metadata={"crm": "none", "message": "CRM_TARGET is unset: no CRM sync"})
+    lead_ids = partitions_lead_ids(store, partitions)
     report = sync_to_crm(store, config.target, crm.client(config, logger=context.log), config,
-                         run_id=context.run.run_id, log=context.log, suppressed=suppressed_lead_ids(store))
+                         run_id=context.run.run_id, log=context.log, lead_ids=lead_ids,
+                         suppressed=suppressed_lead_ids(store))
     meta = report.as_metadata()
     rejections = meta.pop("rejections")
     problems = meta.pop("mapping_problems")
     numbers = {k: v for k, v in meta.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
+    numbers["partitions"] = len(partitions)
     if rejections:
         numbers["rejection_sample"] = dg.MetadataValue.json(rejections)
     if problems:
@@ -52,29 +78,25 @@ def crm_exports(context: dg.AssetExecutionContext, lead_store: LeadStoreResource
     return dg.MaterializeResult(metadata={"dagster/row_count": report.accounted, **numbers})
 
 
-@dg.asset_check(asset=crm_exports, description="Every qualified lead is in the CRM or has a recorded reason.")
-def qualified_leads_accounted_for(lead_store: LeadStoreResource, crm: CrmResource) -> dg.AssetCheckResult:
+@dg.asset_check(asset=crm_exports, partitions_def=sprint_partitions,
+                description="Every qualified lead of the partition is in the CRM or has a recorded reason.")
+def qualified_leads_accounted_for(context: dg.AssetCheckExecutionContext, lead_store: LeadStoreResource,
+                                  crm: CrmResource) -> dg.AssetCheckResult:
     config = crm.config()
     if config.target is None:
         return dg.AssetCheckResult(passed=True, metadata={"crm": "none"})
-    unexplained = lead_store.store().read_sql(
-        "SELECT count(*) AS n FROM leads l LEFT JOIN crm_sync_state s ON s.lead_id = l.lead_id AND s.crm = :crm "
-        "WHERE l.is_qualified = :t AND (s.lead_id IS NULL OR s.state = 'pending')",
-        {"crm": config.target, "t": True},
-    ).iloc[0]["n"]
-    return dg.AssetCheckResult(passed=int(unexplained) == 0, metadata={"unexplained_qualified_leads": int(unexplained)})
+    store = lead_store.store()
+    unexplained = unexplained_qualified(store, config.target, partitions_lead_ids(store, list(context.partition_keys)))
+    return dg.AssetCheckResult(passed=unexplained == 0, metadata={"unexplained_qualified_leads": unexplained})
 
 
-crm_export_job = dg.define_asset_job("crm_export_job", selection=[crm_exports])
+crm_export_job = dg.define_asset_job("crm_export_job", selection=[crm_exports], partitions_def=sprint_partitions)
 
-
-@dg.sensor(job=crm_export_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def crm_export_sensor(context: dg.SensorEvaluationContext):
-    """New scored leads (any partition) -> one CRM export run, well inside the 2-hour window."""
-    event = context.instance.get_latest_materialization_event(scored_leads.key)
-    if event is None:
-        return dg.SkipReason("no scored leads yet")
-    if context.cursor and int(context.cursor) >= event.storage_id:
-        return dg.SkipReason("no new scored leads since the last export")
-    context.update_cursor(str(event.storage_id))
-    return dg.RunRequest(run_key=f"crm-export-{event.storage_id}")
+# Declarative automation for the export and the final report, evaluated by the daemon every 30 s.
+lead_sprint_automation = dg.AutomationConditionSensorDefinition(
+    "lead_sprint_automation",
+    target=dg.AssetSelection.assets("crm_exports", "final_report"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Exports each scored, checked partition to the CRM and sends the final report once.",
+)

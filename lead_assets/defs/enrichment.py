@@ -3,8 +3,9 @@
 import dagster as dg
 
 from lead_assets.core.enrichment_config import load_enrichment_config
+from lead_assets.core.for_people import for_people
 from lead_assets.defs.leads import deduped_leads
-from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, VENDOR_RETRY, sprint_partitions
+from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import EnrichmentResource, LeadStoreResource
 from lead_assets.pipeline.enrichment import enrich_leads
 from lead_assets.pipeline.partition_work import partition_lead_ids
@@ -17,7 +18,7 @@ def _metadata_value(value):
 
 
 @dg.asset(partitions_def=sprint_partitions, deps=[deduped_leads], group_name="leads", kinds={"python", "sql"},
-          backfill_policy=ONE_RUN_PER_PARTITION, retry_policy=VENDOR_RETRY,
+          retry_policy=VENDOR_RETRY,
           tags={"lead_sprint/vendor_facing": "true"})
 def enriched_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, enrichment: EnrichmentResource):
     """This partition's leads with missing emails and company data filled through the waterfall.
@@ -39,5 +40,5 @@ def enriched_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResou
                           run_id=context.run.run_id, partition_key=context.partition_key, log=context.log)
     if report.budget_stopped:
         context.log.error(report.budget_message)
-    meta = {k: _metadata_value(v) for k, v in report.as_metadata().items() if v is not None}
+    meta = {k: _metadata_value(v) for k, v in for_people(report.as_metadata()).items() if v is not None}
     return dg.MaterializeResult(metadata={"dagster/row_count": report.leads, **meta})

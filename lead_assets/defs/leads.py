@@ -10,17 +10,17 @@ from pathlib import Path
 import dagster as dg
 
 from lead_assets.config.settings import sprint_config
+from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.defs.collection import COLLECTORS, raw_leads
-from lead_assets.defs.partitions import ONE_RUN_PER_PARTITION, sprint_partitions
+from lead_assets.defs.partitions import sprint_partitions
 from lead_assets.defs.resources import LeadStoreResource
 from lead_assets.pipeline import sales_navigator_import
 from lead_assets.pipeline.partition_work import collection_context, rescore_partition
 from lead_assets.store.metrics import sprint_metrics
 
 
-@dg.asset(partitions_def=sprint_partitions, deps=[raw_leads], group_name="leads", kinds={"python", "sql"},
-          backfill_policy=ONE_RUN_PER_PARTITION)
+@dg.asset(partitions_def=sprint_partitions, deps=[raw_leads], group_name="leads", kinds={"python", "sql"},)
 def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource):
     """One row per distinct person among this partition's records (table `leads` + `lead_sources`).
 
@@ -63,7 +63,7 @@ def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResour
 
 
 @dg.asset(partitions_def=sprint_partitions, deps=[dg.AssetKey("enriched_leads")], group_name="leads",
-          kinds={"python", "sql"}, backfill_policy=ONE_RUN_PER_PARTITION)
+          kinds={"python", "sql"})
 def scored_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource):
     """This partition's leads re-scored with everything now known, plus the sprint's running totals.
 
@@ -83,4 +83,4 @@ def scored_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResourc
         "sprint_progress_pct": round(100 * m["collected"] / cfg.targets.collected, 2),
     }
     meta.update({f"sprint_{k}": v for k, v in m.items() if isinstance(v, int | float) and v is not None})
-    return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
+    return dg.MaterializeResult(metadata=for_people({k: v for k, v in meta.items() if v is not None}))

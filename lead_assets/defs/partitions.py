@@ -25,8 +25,9 @@ sprint_partitions = dg.MultiPartitionsDefinition({"hour": hour_partitions, "sour
 def sprint_partition_key(hour_key: str, source: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"hour": hour_key, "source": source})
 
-# One run per partition: vendor pulls fail and retry per hour x source, never as one huge run.
-ONE_RUN_PER_PARTITION = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# No backfill policy on the sprint's assets: a backfill launches one run per hour x source, tagged
+# with its partition (a policy's runs carry a partition *range*, and checks of a partitioned asset
+# then record no partition, so automation could never see the blocking check pass).
 
 # A concurrency pool of one step (`concurrency.pools.default_limit` in dagster.yaml): two CRM
 # exports at once would send the same pending leads twice. (Enrichment needs no pool: each

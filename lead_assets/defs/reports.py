@@ -1,4 +1,4 @@
-"""Reports: the hourly one (a schedule) and the final one (when collection completes)."""
+"""Reports: the hourly one (a schedule) and the final one (by automation, once every partition is exported)."""
 
 import os
 from datetime import UTC, datetime
@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from lead_assets.config.settings import STATE_DIR, sprint_config
-from lead_assets.defs.collection import raw_leads
-from lead_assets.defs.partitions import sprint_partitions
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.reports.render import render_final, render_hourly
 
@@ -44,11 +42,22 @@ def hourly_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResour
     })
 
 
-@dg.asset(group_name="monitoring", kinds={"python", "html"})
+# Once, when the last partition of the sprint is exported: `missing()` is false for ever after the
+# report's first materialisation, so re-exports never send it again (a click in the UI does).
+SEND_ONCE_WHEN_EVERYTHING_EXPORTED = (
+    dg.AutomationCondition.missing()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("every partition exported, report not sent yet")
+
+
+@dg.asset(group_name="monitoring", kinds={"python", "html"}, deps=["crm_exports"],
+          automation_condition=SEND_ONCE_WHEN_EVERYTHING_EXPORTED)
 def final_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
     """The sprint's final report: every target, coverage, CRM outcome, cost by source, recommendations.
 
-    Grain: one self-contained HTML file (charts embedded) and its Markdown twin under
+    Sent once by automation when every hour x source partition is exported (or on a click). Grain: one self-contained HTML file (charts embedded) and its Markdown twin under
     `.lead_sprint/reports/`, posted to Slack/email when configured.
     """
     report = render_final(lead_store.store(), sprint_config(), REPORTS_DIR)
@@ -71,16 +80,3 @@ hourly_report_schedule = dg.ScheduleDefinition(
     cron_schedule=os.environ.get("LEAD_SPRINT_HOURLY_REPORT_CRON") or "10 * * * *",
     description="Ten past each hour: the hourly report to Slack/email (switch on for the sprint).",
 )
-
-
-@dg.sensor(job=final_report_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
-def final_report_sensor(context: dg.SensorEvaluationContext):
-    """Once every hour x source partition of `raw_leads` is collected, request the final report (once)."""
-    if context.cursor == "sent":
-        return dg.SkipReason("the final report was already requested")
-    done = context.instance.get_materialized_partitions(raw_leads.key)
-    missing = set(sprint_partitions.get_partition_keys()) - set(done)
-    if missing:
-        return dg.SkipReason(f"collection not complete: {len(missing)} partitions to go")
-    context.update_cursor("sent")
-    return dg.RunRequest(run_key="final-report")

@@ -40,10 +40,32 @@ def collection_context(cfg: SprintConfig, store, index, client=None, run_id=None
 
 def partition_lead_ids(store, partition_key: str) -> list[str]:
     """Leads a partition's records resolved to (from lead_sources)."""
+    return partitions_lead_ids(store, [partition_key])
+
+
+def partitions_lead_ids(store, partition_keys: list[str]) -> list[str]:
+    """Leads the records of any of these partitions resolved to (from lead_sources), each once."""
+    if not partition_keys:
+        return []
+    names = {f"pk{i}": key for i, key in enumerate(partition_keys)}
     df = store.read_sql(
-        "SELECT DISTINCT lead_id FROM lead_sources WHERE partition_key = :pk", {"pk": partition_key}
+        f"SELECT DISTINCT lead_id FROM lead_sources WHERE partition_key IN ({', '.join(':' + n for n in names)})",
+        names,
     )
     return df["lead_id"].tolist()
+
+
+def unexplained_qualified(store, crm: str, lead_ids: list[str]) -> int:
+    """Qualified leads among `lead_ids` with no CRM outcome yet (no sync state, or still pending)."""
+    if not lead_ids:
+        return 0
+    df = store.fetch_leads(lead_ids)
+    qualified = set(df.loc[df["is_qualified"].fillna(False).astype(bool), "lead_id"])
+    if not qualified:
+        return 0
+    states = store.read_sql("SELECT lead_id, state FROM crm_sync_state WHERE crm = :crm", {"crm": crm})
+    done = set(states.loc[states["state"] != "pending", "lead_id"])
+    return len(qualified - done)
 
 
 def rescore_partition(store, partition_key: str) -> pd.DataFrame:

@@ -39,6 +39,19 @@ FROM vendor_calls {where}
 """
 
 
+def partition_required_fields(store: LeadStore, partition_keys: list[str]) -> dict[str, Any]:
+    """How many leads of these partitions (their `lead_sources`) lack a name or a way to reach them."""
+    in_clause = ", ".join(f":pk{i}" for i in range(len(partition_keys))) or "NULL"
+    where = f"WHERE lead_id IN (SELECT lead_id FROM lead_sources WHERE partition_key IN ({in_clause}))"
+    params = {f"pk{i}": k for i, k in enumerate(partition_keys)}
+    with store._read() as conn:
+        row = conn.execute(text(_LEADS_SQL.format(where=where)), params).mappings().one()
+    leads = int(row["unique_leads"] or 0)
+    return {"leads": leads, "identified": int(row["identified"] or 0),
+            "missing_identity": leads - int(row["identified"] or 0),
+            "required_fields_rate": _share(row["identified"], leads)}
+
+
 def _share(part: Any, whole: int) -> float | None:
     return float(part or 0) / whole if whole else None
 
