@@ -212,7 +212,7 @@ def test_a_sprint_on_a_redis_cluster_survives_a_node_killed_mid_sprint(sandbox, 
         f"restarted after {events['restarted'] - events['killed']:.1f} s; hours run={hours_run}"
         f"\ndedup: fallbacks={stats['fallbacks']}, degraded seconds={stats['degraded_seconds']:.1f}, "
         f"db lookups={stats['db_lookups']}, rewarms={stats['rewarms']}, keys re-warmed={stats['keys_rewarmed']}"
-        f"\nlimiter: fallbacks={limiter.fallbacks}, calls counted in-process={limiter.local_acquires}"
+        f"\nlimiter: fallbacks={limiter.fallbacks}, calls counted on the host's file meanwhile={limiter.local_acquires}"
         f"\nleads={leads}, dedup keys={keys_in_db} (cluster {keys_in_redis}), duplicates={dupes}, "
         f"credits={vendor['credits_consumed']}, rebought={vendor['rebought']}"
     )
