@@ -177,7 +177,7 @@ def bench_upsert(url: str, df: pd.DataFrame, batch: int) -> dict[str, float]:
 
 def bench_dedup(url: str, n_keys: int) -> dict[str, float]:
     store = LeadStore(url)
-    index = DedupIndex(store, REDIS_URL, namespace="bench")
+    index = DedupIndex(store, REDIS_URL, sprint_id="bench")
     keys = [f"vid:apollo:{i:09d}" for i in range(n_keys)]
     started = time.perf_counter()
     for start in range(0, n_keys, 5000):

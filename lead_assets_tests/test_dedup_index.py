@@ -28,7 +28,7 @@ def closed_port() -> int:
 
 @pytest.fixture
 def index(store, redis_url):
-    idx = DedupIndex(store, redis_url, namespace="t", retry_interval=0.2)
+    idx = DedupIndex(store, redis_url, sprint_id="t", retry_interval=0.2)
     yield idx
     idx.close()
 
@@ -58,7 +58,7 @@ def test_database_only_without_redis(store):
 
 def test_redis_down_from_the_start(store):
     started = time.monotonic()
-    idx = DedupIndex(store, f"redis://127.0.0.1:{closed_port()}/15", namespace="t")
+    idx = DedupIndex(store, f"redis://127.0.0.1:{closed_port()}/15", sprint_id="t")
     assert idx.register({"em:a": "L1"}) == {"em:a": "L1"}
     assert idx.lookup(["em:a", "em:b"]) == {"em:a": "L1"}
     assert time.monotonic() - started < 3.0
@@ -73,7 +73,7 @@ def test_register_then_lookup_through_redis(index, redis_url, store):
     assert index.lookup([*mapping, "vid:apollo:unknown"]) == mapping
     stats = index.stats
     assert stats["mode"] == "redis" and stats["redis_lookups"] == 301 and stats["db_lookups"] == 0
-    assert raw_redis(redis_url).get("t:k:vid:apollo:a7") == "lead-a7"
+    assert raw_redis(redis_url).get("{ls:t}:k:vid:apollo:a7") == "lead-a7"
     with store.transaction() as conn:
         kinds = conn.execute(text("SELECT DISTINCT kind FROM dedup_keys")).scalars().all()
     assert kinds == ["vendor"]
@@ -89,7 +89,7 @@ def test_redis_outage_falls_back_to_the_database_and_rewarms(index, redis_url, c
     before = keys_for("a", 200)
     index.register(before)
     healthy = index._redis
-    index._redis = index.make_client(f"redis://127.0.0.1:{closed_port()}/15")  # Redis goes away
+    index._redis = index._connect(f"redis://127.0.0.1:{closed_port()}/15")  # Redis goes away
 
     with caplog.at_level(logging.WARNING, logger="lead_assets.store.dedup_index"):
         assert index.lookup(list(before)) == before  # answered by the database
@@ -117,20 +117,20 @@ def test_redis_outage_falls_back_to_the_database_and_rewarms(index, redis_url, c
     stats = index.stats
     assert stats["mode"] == "redis" and stats["rewarms"] >= 2 and stats["keys_rewarmed"] == 300
     # Zero keys lost: Redis itself holds every key again.
-    assert raw.mget([f"t:k:{k}" for k in everything]) == list(everything.values())
+    assert raw.mget([f"{{ls:t}}:k:{k}" for k in everything]) == list(everything.values())
 
 
 def test_keys_registered_during_an_outage_reach_redis_after_it(index, redis_url):
     index.register(keys_for("a", 10))
     healthy = index._redis
-    index._redis = index.make_client(f"redis://127.0.0.1:{closed_port()}/15")
+    index._redis = index._connect(f"redis://127.0.0.1:{closed_port()}/15")
     during = keys_for("b", 10)
     index.register(during)  # database only
     index._redis = healthy  # back with its old content: the sentinel is still there
     time.sleep(0.25)
     assert index.lookup(list(during)) == during
     assert index.stats["mode"] == "redis"
-    assert raw_redis(redis_url).get("t:k:vid:apollo:b3") == "lead-b3"
+    assert raw_redis(redis_url).get("{ls:t}:k:vid:apollo:b3") == "lead-b3"
 
 
 def test_redis_error_mid_batch(index, monkeypatch):
@@ -156,31 +156,31 @@ def test_a_silently_flushed_redis_is_never_trusted(index, redis_url):
     assert index.lookup(list(mapping)) == mapping  # misses are not believed
     assert index.lookup(list(mapping)) == mapping  # ... and the next call re-warmed
     assert index.stats["mode"] == "redis"
-    assert raw_redis(redis_url).get("t:k:vid:apollo:a3") == "lead-a3"
+    assert raw_redis(redis_url).get("{ls:t}:k:vid:apollo:a3") == "lead-a3"
 
 
 def test_redis_filled_from_another_database_is_purged(store, redis_url):
     raw = raw_redis(redis_url)
-    raw.set("t:synced", "postgresql:some-other-db:2020-01-01")
-    raw.set("t:k:email:stale", "L-from-elsewhere")
-    idx = DedupIndex(store, redis_url, namespace="t")
+    raw.set("{ls:t}:synced", "postgresql:some-other-db:2020-01-01")
+    raw.set("{ls:t}:k:email:stale", "L-from-elsewhere")
+    idx = DedupIndex(store, redis_url, sprint_id="t")
     assert idx.lookup(["email:stale"]) == {}
-    assert raw.get("t:k:email:stale") is None
+    assert raw.get("{ls:t}:k:email:stale") is None
     idx.close()
 
 
 def test_only_one_process_rewarms_at_a_time(store, redis_url):
     raw = raw_redis(redis_url)
     DedupIndex(store, None).register({"em:a": "L1"})
-    raw.set("t:warming", "someone-else", ex=60)  # another process is re-warming
-    idx = DedupIndex(store, redis_url, namespace="t", retry_interval=0.2)
+    raw.set("{ls:t}:warming", "someone-else", ex=60)  # another process is re-warming
+    idx = DedupIndex(store, redis_url, sprint_id="t", retry_interval=0.2)
     assert idx.lookup(["em:a"]) == {"em:a": "L1"}  # answered by the database meanwhile
     assert idx.stats["mode"] == "database" and idx.stats["rewarms"] == 0
-    raw.delete("t:warming")
+    raw.delete("{ls:t}:warming")
     time.sleep(0.25)
     assert idx.lookup(["em:a"]) == {"em:a": "L1"}
     assert idx.stats["mode"] == "redis" and idx.stats["rewarms"] == 1
-    assert raw.get("t:warming") is None  # released
+    assert raw.get("{ls:t}:warming") is None  # released
     idx.close()
 
 
@@ -188,26 +188,26 @@ def test_forget_removes_keys_everywhere(index, redis_url):
     index.register({"email:a": "L1", "email:b": "L2"})
     assert index.forget(["email:a"]) == 1
     assert index.lookup(["email:a", "email:b"]) == {"email:b": "L2"}
-    assert raw_redis(redis_url).get("t:k:email:a") is None
+    assert raw_redis(redis_url).get("{ls:t}:k:email:a") is None
 
 
 def test_forget_during_an_outage_is_finished_on_recovery(index, redis_url):
     index.register({"email:a": "L1"})
     healthy = index._redis
-    index._redis = index.make_client(f"redis://127.0.0.1:{closed_port()}/15")
+    index._redis = index._connect(f"redis://127.0.0.1:{closed_port()}/15")
     assert index.forget(["email:a"]) == 1
     assert index.lookup(["email:a"]) == {}
     index._redis = healthy
     time.sleep(0.25)
     assert index.lookup(["email:a"]) == {}
     assert index.stats["mode"] == "redis"
-    assert raw_redis(redis_url).get("t:k:email:a") is None
+    assert raw_redis(redis_url).get("{ls:t}:k:email:a") is None
 
 
 def test_concurrent_register_of_the_same_keys_has_one_winner(store, redis_url):
     # Two "processes": separate engines and Redis clients over the same database.
     stores = [LeadStore(store.url) for _ in range(2)]
-    indexes = [DedupIndex(s, redis_url, namespace="t") for s in stores]
+    indexes = [DedupIndex(s, redis_url, sprint_id="t") for s in stores]
     keys = [f"email:shared{i}@x.com" for i in range(200)]
     barrier = threading.Barrier(2)
     results: list[dict] = [{}, {}]

@@ -92,7 +92,7 @@ def test_redis_stopped_and_restarted_mid_sprint(sandbox, pg_url, own_redis):
     store = LeadStore(pg_url)
     with store.transaction() as conn:
         conn.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-    index = DedupIndex(store, own_redis.url, namespace="faulttest", retry_interval=0.2)
+    index = DedupIndex(store, own_redis.url, sprint_id="faulttest", retry_interval=0.2)
     assert index.stats["mode"] == "redis"
     events: list[str] = []
     batches = {"n": 0}
@@ -122,7 +122,7 @@ def test_redis_stopped_and_restarted_mid_sprint(sandbox, pg_url, own_redis):
     assert stats["db_lookups"] > 0 and stats["redis_lookups"] > 0
     assert stats["rewarms"] >= 1 and stats["mode"] == "redis"
     r = redis.Redis.from_url(own_redis.url, decode_responses=True)
-    keys_in_redis = sum(1 for _ in r.scan_iter(match="faulttest:k:*", count=10_000))
+    keys_in_redis = sum(1 for _ in r.scan_iter(match="{ls:faulttest}:k:*", count=10_000))
     keys_in_db = int(store.read_sql("SELECT COUNT(*) AS n FROM dedup_keys")["n"].iloc[0])
     assert keys_in_redis == keys_in_db  # the restarted Redis was re-warmed with every key
 

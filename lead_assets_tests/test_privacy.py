@@ -9,6 +9,7 @@ same partition: the person is neither stored, bought nor synced again.
 from __future__ import annotations
 
 import hashlib
+import os
 
 import dagster as dg
 import pandas as pd
@@ -16,6 +17,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
+from lead_assets.config.settings import sprint_config
 from lead_assets.core import privacy
 from lead_assets.defs.collection import raw_leads
 from lead_assets.defs.crm import crm_exports
@@ -28,7 +30,7 @@ from lead_assets.pipeline.erasure import erase_person, read_audit
 from lead_assets.privacy_cli import erase_run_config
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.store import suppression
-from lead_assets.store.dedup_index import DedupIndex
+from lead_assets.store.dedup_index import DedupIndex, dedup_prefix
 from lead_assets_tests.sandbox_resources import sandbox_resources
 
 
@@ -201,8 +203,19 @@ def _traces(store, needles: list[str]) -> list[str]:
 SPRINT = [raw_leads, deduped_leads, enriched_leads, scored_leads, crm_exports]
 
 
+@pytest.fixture
+def own_sprint_id(monkeypatch):
+    """A sprint id of this session alone: concurrent sessions' sprints share Redis DB 13 and the
+    sandbox's vendor ids, and only this sprint's keys are this test's to check."""
+    sprint_id = f"privacy-{os.getpid()}"
+    monkeypatch.setenv("LEAD_SPRINT_ID", sprint_id)
+    sprint_config.cache_clear()
+    yield sprint_id
+    sprint_config.cache_clear()
+
+
 def test_erasure_after_a_sandbox_sprint_leaves_no_trace_and_the_person_never_returns(
-        sandbox, tmp_path, private_redis_url, monkeypatch):
+        sandbox, tmp_path, private_redis_url, own_sprint_id, monkeypatch):
     from lead_assets.pipeline.crm_sync import crm_setup
 
     sandbox.reset()
@@ -235,7 +248,7 @@ def test_erasure_after_a_sandbox_sprint_leaves_no_trace_and_the_person_never_ret
         assert any(c["id"] == person["crm_id"] for c in hubspot.contacts_snapshot())
         bought_before = apollo.stats()["purchases"].get(pid, 0)
         with redis.Redis.from_url(private_redis_url, decode_responses=True) as before:
-            assert before.get(f"leadsprint:k:li:{url}") == person["lead_id"]  # Redis held the person
+            assert before.get(f"{dedup_prefix(own_sprint_id)}:k:li:{url}") == person["lead_id"]  # Redis held them
         assert bought_before == 1
 
         result = erase_person_job.execute_in_process(
@@ -258,8 +271,9 @@ def test_erasure_after_a_sandbox_sprint_leaves_no_trace_and_the_person_never_ret
         assert {(privacy.EMAIL, sha(email)), (privacy.LINKEDIN, sha(url)),
                 (privacy.VENDOR, sha(f"vid:apollo:{pid}"))} <= pairs
         r = redis.Redis.from_url(private_redis_url, decode_responses=True)
-        assert r.dbsize() > 0  # the index did use Redis
-        for k in r.scan_iter("*"):
+        mine = list(r.scan_iter(f"{dedup_prefix(own_sprint_id)}:*"))
+        assert mine  # the index did use Redis
+        for k in mine:
             assert not any(n.lower() in k.lower() for n in (email, slug, pid)), k
             value = r.get(k) if r.type(k) == "string" else ""
             assert person["lead_id"] not in (value or ""), k

@@ -135,15 +135,23 @@ def test_redis_down_falls_back_to_counting_in_process():
     limiter = RedisWindowLimiter("acme", {"search": {"minute": 2}}, dead, clock=clock, sleep=clock.sleep)
     assert limiter.acquire("search") == 0.0 and limiter.acquire("search") == 0.0
     assert limiter.acquire("search") == pytest.approx(60.0)
-    assert limiter.fallbacks == 3
+    assert limiter.fallbacks == 1 and limiter.local_acquires == 3  # one outage, three calls counted here
 
 
-def test_make_limiter_picks_redis_when_it_answers_else_the_hosts_shared_file(redis_url, tmp_path, monkeypatch):
+def test_make_limiter_picks_redis_when_it_answers_else_the_hosts_shared_file(redis_url, tmp_path, monkeypatch,
+                                                                            caplog):
     monkeypatch.setenv("LEAD_SPRINT_STATE_DIR", str(tmp_path))
     on_redis = make_limiter("acme", {"s": {"second": 1}}, redis_url=redis_url)
     assert isinstance(on_redis, RedisWindowLimiter) and isinstance(on_redis.client, redis.Redis)
-    on_file = make_limiter("acme", {"s": {"second": 1}}, redis_url="redis://127.0.0.1:1/0")
-    assert isinstance(on_file.client, FileCounters) and on_file.client.path == tmp_path / "rate_limits" / "acme.json"
+    assert on_redis.mode == "redis" and on_redis.fallbacks == 0
+    # Configured but down: counted in the host's file, and said so (a WARNING and a fallback), never silently.
+    down = make_limiter("acme", {"s": {"second": 1}}, redis_url="redis://127.0.0.1:1/0")
+    assert down.mode == "file" and down.fallbacks == 1
+    assert isinstance(down.local.client, FileCounters) and down.local.client.path == tmp_path / "rate_limits" / "acme.json"
+    assert down.acquire("s") == 0.0 and down.local_acquires == 1
+    assert "Redis unavailable" in caplog.text and "counting in-process" not in caplog.text
+    on_file = make_limiter("acme", {"s": {"second": 1}}, redis_url="")  # no Redis configured: the file
+    assert isinstance(on_file.client, FileCounters) and on_file.mode == "file" and on_file.fallbacks == 0
     assert make_limiter("acme", None) is None
 
 

@@ -88,7 +88,8 @@ class ApolloClient:
         sleep=None,
     ):
         # Shared through Redis when REDIS_URL answers, so parallel runs stay inside the vendor's limits together.
-        limiter = make_limiter(self.vendor, limits, window_seconds=window_seconds)
+        # One budget per API key (not per sprint): the bucket is named by a hash of the key.
+        limiter = make_limiter(self.vendor, limits, credential=api_key, window_seconds=window_seconds)
         extra = {"sleep": sleep} if sleep is not None else {}
         self.http = VendorHttp(
             self.vendor,

@@ -66,6 +66,7 @@ class ClearbitClient:
             self.vendor,
             base_url,
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            credential=api_key,
             credential_setting="CLEARBIT_API_KEY",
             limits=limits,
             window_seconds=window_seconds,

@@ -212,11 +212,13 @@ def make_http(
     limits: Mapping[str, Mapping[str, int | None]] | None,
     window_seconds: Mapping[str, float] | None,
     max_attempts: int,
+    credential: str | None = None,
     **kwargs: Any,
 ) -> VendorHttp:
-    """A `VendorHttp` with a window limiter built from `limits` (None: no client-side limits)."""
+    """A `VendorHttp` with a window limiter built from `limits` (None: no client-side limits);
+    `credential` (the API key) names the budget the limiter counts against."""
     # Shared through Redis when REDIS_URL answers; Hunter sends no rate headers, so these counts are the model.
-    limiter = make_limiter(vendor, limits, window_seconds=window_seconds)
+    limiter = make_limiter(vendor, limits, credential=credential, window_seconds=window_seconds)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     return VendorHttp(
         vendor,
@@ -288,6 +290,7 @@ class HunterClient:
             self.vendor,
             base_url,
             headers={"X-API-KEY": api_key, "Accept": "application/json"},
+            credential=api_key,
             credential_setting="HUNTER_API_KEY",
             limits=limits,
             window_seconds=window_seconds,

@@ -101,6 +101,7 @@ class NeverBounceClient:
             self.vendor,
             base_url,
             headers={"Accept": "application/json"},
+            credential=api_key,
             credential_setting="NEVERBOUNCE_API_KEY",
             limits=limits,
             window_seconds=window_seconds,

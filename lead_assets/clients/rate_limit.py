@@ -1,18 +1,29 @@
-"""Client-side fixed-window rate limiting per vendor and endpoint class.
+"""Client-side fixed-window rate limiting per vendor, endpoint class and API key.
 
 The limiter stops us before the vendor has to (no 429 storms): it counts our own calls
 in each window the vendor defines and, where the vendor reports what is left
 (`x-minute-requests-left` and friends), trusts the vendor's count over ours.
+
+A budget belongs to a credential, as the vendor counts it: the bucket is (vendor, endpoint
+class, window, a short SHA-256 of the API key), never the sprint, so two keys of one vendor
+are two budgets and one key shared by two sprints is one. The raw key never reaches Redis.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lead_assets.clients.file_counters import FileCounters
+from lead_assets.store.redis_client import REDIS_ERRORS, error_text, hash_tag, is_crossslot, redis_client
 
 WINDOW_SECONDS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
@@ -139,54 +150,124 @@ return 0
 class RedisWindowLimiter:
     """`WindowLimiter` shared by every process through Redis (same interface, same fixed windows).
 
-    If Redis fails mid-run the limiter falls back to counting in-process (logged once) so a
-    run never stalls on its limiter; it tries Redis again on the next call.
+    Keys: `{rl:<vendor>:<class>:<credential id>}:<window>:<window start>`, one hash tag per
+    bucket, so the check-and-take script touches one cluster slot. `client` is a Redis client,
+    `FileCounters`, or None with `connect` (tried now and after each `retry_interval`). If it
+    fails the limiter counts on `fallback` (`make_limiter`: the host's file; default: the
+    process's in-process bucket of the same key), logs a WARNING once per outage, counts it in
+    `fallbacks` and tries the shared store again after `retry_interval` seconds.
     """
 
-    def __init__(self, vendor: str, limits, client, *, namespace: str = "leadsprint",
-                 window_seconds=None, clock=time.time, sleep=time.sleep, logger=None):
-        import logging
-
-        self.vendor, self.limits, self.client, self.namespace = vendor, limits, client, namespace
+    def __init__(self, vendor: str, limits, client, *, credential: str | None = None, namespace: str = "rl",
+                 window_seconds=None, clock=time.time, sleep=time.sleep, logger=None,
+                 retry_interval: float = 5.0, connect: Callable[[], object] | None = None, fallback=None):
+        self.vendor, self.limits, self.namespace = vendor, limits, namespace
+        self.credential_id = credential_id(credential)
         self.window_seconds = dict(window_seconds or WINDOW_SECONDS)
         self.clock, self.sleep = clock, sleep
         self.log = logger or logging.getLogger("lead_sprint.rate_limit")
-        self.local = WindowLimiter(limits=limits, window_seconds=self.window_seconds, clock=clock, sleep=sleep)
-        self.fallbacks = 0
+        self.retry_interval = retry_interval
+        custom_clock = clock is not time.time or sleep is not time.sleep
+        if fallback is None:
+            fallback = (WindowLimiter(limits=limits, window_seconds=self.window_seconds, clock=clock, sleep=sleep)
+                        if custom_clock else local_limiter(vendor, self.credential_id, limits, self.window_seconds))
+        self.local = fallback  # what counts while the shared store does not answer
+        self.fallbacks = 0  # outages (transitions to counting on `fallback`)
+        self.local_acquires = 0  # calls counted on `fallback` while the shared store was unavailable
+        self.crossslot_errors = 0
+        self._connect = connect
+        self._next_attempt = 0.0
+        self._degraded = False
+        self._state_lock = threading.Lock()  # one WARNING and one count per outage across threads
+        self.client = None
+        self._acquire = self._observe = None
+        if client is not None:
+            self._use(client)
+
+    @property
+    def mode(self) -> str:
+        """Where calls are counted now: 'redis', 'file' (the host's shared file) or 'local' (this process)."""
+        if self._degraded or self.client is None:
+            return getattr(self.local, "mode", "local")
+        return "file" if isinstance(self.client, FileCounters) else "redis"
+
+    def bucket_tag(self, cls: str) -> str:
+        """The hash tag of one (vendor, class, credential) budget; every window key of it starts so."""
+        return hash_tag(f"{self.namespace}:{self.vendor}:{cls}:{self.credential_id}")
+
+    def _use(self, client) -> None:
+        self.client = client
         self._acquire = client.register_script(_ACQUIRE_LUA)
         self._observe = client.register_script(_OBSERVE_LUA)
 
+    def _redis_ready(self) -> bool:
+        if self.client is not None and not self._degraded:
+            return True
+        if self.clock() < self._next_attempt:
+            return False
+        if self.client is None:
+            if self._connect is None:
+                return False
+            try:
+                self._use(self._connect())
+            except REDIS_ERRORS as exc:
+                self._failed(exc)
+                return False
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        if is_crossslot(exc):
+            self.crossslot_errors += 1
+            self.log.error("%s rate limiter: CROSSSLOT from Redis Cluster (bucket %s): %s; this is a bug, "
+                           "please report it", self.vendor, self.bucket_tag("*"), error_text(exc))
+        with self._state_lock:
+            self._next_attempt = self.clock() + self.retry_interval
+            transition = not self._degraded
+            self._degraded = True
+            if transition:
+                self.fallbacks += 1
+        if transition:
+            store = "rate-limit file" if isinstance(self.client, FileCounters) else "Redis"
+            where = "in the host's file" if getattr(self.local, "mode", "local") == "file" else "in-process"
+            self.log.warning("%s rate limiter: %s unavailable (%s); counting %s, retrying in %.0f s",
+                             self.vendor, store, error_text(exc), where, self.retry_interval)
+
     def _windows(self, cls: str, now: float) -> list[tuple[str, int, float, float]]:
+        tag = self.bucket_tag(cls)
         out = []
         for name, limit in (self.limits.get(cls) or {}).items():
             if not limit:
                 continue
             seconds = float(self.window_seconds[name])
             start = math.floor(now / seconds) * seconds
-            key = f"{self.namespace}:rl:{self.vendor}:{cls}:{name}:{int(start)}"
-            out.append((key, int(limit), start, seconds))
+            out.append((f"{tag}:{name}:{int(start)}", int(limit), start, seconds))
             if start + seconds - now < edge_seconds(seconds):  # see edge_seconds
-                out.append((f"{self.namespace}:rl:{self.vendor}:{cls}:{name}:{int(start + seconds)}",
-                            int(limit), start + seconds, seconds))
+                out.append((f"{tag}:{name}:{int(start + seconds)}", int(limit), start + seconds, seconds))
         return out
 
     def acquire(self, cls: str, max_wait: float = 90.0) -> float:
-        import redis
-
         waited = 0.0
         while True:
             now = self.clock()
             windows = self._windows(cls, now)
             if not windows:
                 return waited
+            if not self._redis_ready():
+                self.local_acquires += 1
+                return waited + self.local.acquire(cls, max_wait=max_wait - waited)
             try:
                 full = self._acquire(keys=[w[0] for w in windows],
                                      args=[w[1] for w in windows] + [int(w[3]) + 5 for w in windows])
-            except redis.RedisError as exc:
-                self.fallbacks += 1
-                if self.fallbacks == 1:
-                    self.log.warning("%s rate limiter: Redis unavailable (%s); counting in-process", self.vendor, exc)
+            except REDIS_ERRORS as exc:
+                self._failed(exc)
+                self.local_acquires += 1
                 return waited + self.local.acquire(cls, max_wait=max_wait - waited)
+            if self._degraded:
+                with self._state_lock:
+                    recovered, self._degraded = self._degraded, False
+                if recovered:
+                    self.log.warning("%s rate limiter: %s is back, counting there again", self.vendor,
+                                     "the rate-limit file" if isinstance(self.client, FileCounters) else "Redis")
             if not full:
                 return waited
             _, _, start, seconds = windows[int(full) - 1]
@@ -198,8 +279,6 @@ class RedisWindowLimiter:
             waited += wait
 
     def observe(self, cls: str, remaining) -> None:
-        import redis
-
         now = self.clock()
         by_name = {w[0].split(":")[-2]: w for w in self._windows(cls, now) if w[2] <= now}
         for name, left in remaining.items():
@@ -207,35 +286,76 @@ class RedisWindowLimiter:
             if window is None:
                 continue
             key, limit, _, seconds = window
+            if not self._redis_ready():
+                self.local.observe(cls, {name: left})
+                continue
             try:
                 self._observe(keys=[key], args=[max(limit - int(left), 0), int(seconds) + 5])
-            except redis.RedisError:
+            except REDIS_ERRORS as exc:
+                self._failed(exc)
                 self.local.observe(cls, {name: left})
 
     def seconds_until_reset(self, cls: str) -> float:
         return self.local.seconds_until_reset(cls)
 
 
-def make_limiter(vendor: str, limits, *, window_seconds=None, redis_url: str | None = None, **kwargs):
-    """The limiter for a vendor: shared through Redis when `redis_url` (default: REDIS_URL) answers,
-    else through a locked file every process on this host shares (`file_counters.py`). None when
-    the vendor has no configured limits."""
-    import os
+def credential_id(credential: str | None) -> str:
+    """A short SHA-256 of the credential that names its budget ('-' when there is none): never the key itself."""
+    if not credential:
+        return "-"
+    return hashlib.sha256(credential.encode()).hexdigest()[:16]
 
+
+# The process's in-process buckets, one per (vendor, credential, limits) while a client holds it:
+# two clients of one key in one process share one budget, as they do through Redis.
+_LOCAL_BUCKETS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_LOCAL_LOCK = threading.Lock()
+
+
+def local_limiter(vendor: str, cred_id: str, limits, window_seconds=None) -> WindowLimiter:
+    """The process's in-process `WindowLimiter` for one credential's budget at a vendor."""
+    seconds = dict(window_seconds or WINDOW_SECONDS)
+    key = (vendor, cred_id, _frozen(limits), _frozen(seconds))
+    with _LOCAL_LOCK:
+        limiter = _LOCAL_BUCKETS.get(key)
+        if limiter is None:
+            limiter = WindowLimiter(limits=limits, window_seconds=seconds)
+            _LOCAL_BUCKETS[key] = limiter
+        return limiter
+
+
+def _frozen(mapping) -> tuple:
+    return tuple(sorted((k, _frozen(v) if isinstance(v, Mapping) else v) for k, v in (mapping or {}).items()))
+
+
+_CLIENTS: dict[str, object] = {}  # one Redis client (and connection pool) per URL per process
+
+
+def make_limiter(vendor: str, limits, *, credential: str | None = None, window_seconds=None,
+                 redis_url: str | None = None, **kwargs):
+    """The limiter for one credential at a vendor: shared through Redis when `redis_url` (default:
+    REDIS_URL; plain, cluster or sentinel) is set, else through a locked file every process on this
+    host shares (`file_counters.py`), which is also where a Redis outage is counted meanwhile
+    (reported, see `RedisWindowLimiter`). None when the vendor has no configured limits."""
     if not limits:
         return None
-    url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
-    if url:
-        import redis
-
-        try:
-            client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-            client.ping()
-            return RedisWindowLimiter(vendor, limits, client, window_seconds=window_seconds, **kwargs)
-        except redis.RedisError:
-            pass  # the host's shared file still keeps every process here inside the limits
-    from lead_assets.clients.file_counters import FileCounters
     from lead_assets.config.settings import STATE_DIR
 
-    counters = FileCounters(Path(os.environ.get("LEAD_SPRINT_STATE_DIR") or STATE_DIR) / "rate_limits" / f"{vendor}.json")
-    return RedisWindowLimiter(vendor, limits, counters, window_seconds=window_seconds, **kwargs)
+    path = Path(os.environ.get("LEAD_SPRINT_STATE_DIR") or STATE_DIR) / "rate_limits" / f"{vendor}.json"
+    on_host = RedisWindowLimiter(vendor, limits, FileCounters(path), credential=credential,
+                                 window_seconds=window_seconds, **kwargs)
+    url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
+    if not url:
+        return on_host
+
+    def connect():
+        if url not in _CLIENTS:
+            client = redis_client(url)
+            client.ping()
+            _CLIENTS[url] = client
+        return _CLIENTS[url]
+
+    limiter = RedisWindowLimiter(vendor, limits, None, credential=credential, window_seconds=window_seconds,
+                                 connect=connect, fallback=on_host, **kwargs)
+    limiter._redis_ready()  # connect now, so a Redis down at start is reported at start
+    return limiter

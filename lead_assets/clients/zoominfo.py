@@ -428,7 +428,9 @@ class ZoomInfoApiClient:
         self.clock = clock
         self.log = logger or logging.getLogger("lead_sprint.zoominfo")
         # Shared through Redis when REDIS_URL answers, so parallel runs stay inside the vendor's limits together.
-        self.limiter = make_limiter("zoominfo", limits, window_seconds=window_seconds)
+        # ZoomInfo counts per API user (legacy) or app (GTM): the bucket is named by a hash of that identity.
+        identity = getattr(self, "username", None) or getattr(self, "client_id", None)
+        self.limiter = make_limiter("zoominfo", limits, credential=identity, window_seconds=window_seconds)
         self._http_options: dict[str, Any] = {
             "credential_setting": self.credential_setting, "limiter": self.limiter, "timeout": timeout,
             "max_attempts": max_attempts, "backoff_base": backoff_base, "max_wait": max_wait, "logger": logger,

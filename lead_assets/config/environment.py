@@ -15,7 +15,9 @@ SANDBOX_STATE_FILE = STATE_DIR / "sandbox.json"
 # name -> (default, what it is); None default = unset unless the operator sets it.
 SETTINGS: dict[str, tuple[str | None, str]] = {
     "LEADS_DATABASE_URL": (None, "Lead store. PostgreSQL in production; unset: SQLite at .lead_sprint/leads.db"),
-    "REDIS_URL": (None, "Dedup index. Unset (or unreachable): the database answers dedup lookups"),
+    "REDIS_URL": (None, "Dedup index and shared rate limits: redis://, redis+cluster://host:port[,host:port], "
+                  "redis+sentinel://host:port[,host:port]/service[/db]. Unset (or unreachable): the database "
+                  "answers dedup lookups, limits are counted in-process"),
     "APOLLO_BASE_URL": ("https://api.apollo.io", "Apollo API base URL (sandbox or any compatible endpoint)"),
     "APOLLO_API_KEY": (None, "Apollo master API key (sent as x-api-key)"),
     "ZOOMINFO_API": ("legacy", "legacy | gtm: which ZoomInfo API to call (legacy Enterprise API, or the GTM API "

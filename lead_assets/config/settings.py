@@ -19,6 +19,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = PACKAGE_DIR.parent
 SPRINT_CONFIG_PATH = Path(__file__).resolve().parent / "sprint.yaml"
 STATE_DIR = Path(os.environ.get("LEAD_SPRINT_STATE_DIR", REPO_DIR / ".lead_sprint"))
+# A sprint id is a slug: it goes into Redis keys, pool and code location names, file names.
+SPRINT_ID_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Targets:
 @dataclass(frozen=True)
 class SprintConfig:
     version: int
+    sprint_id: str
     hours: int
     start: str
     batch_size: int
@@ -70,6 +73,7 @@ def load_sprint_config(path: str | os.PathLike | None = None) -> SprintConfig:
         raise ValueError(f"sprint start {start!r} must look like 2026-11-27-00:00 (LEAD_SPRINT_START)")
     return SprintConfig(
         version=int(raw["version"]),
+        sprint_id=validate_sprint_id(os.environ.get("LEAD_SPRINT_ID") or sprint.get("id"), path),
         hours=int(sprint["hours"]),
         start=start,
         batch_size=int(sprint["batch_size"]),
@@ -83,6 +87,18 @@ def load_sprint_config(path: str | os.PathLike | None = None) -> SprintConfig:
         rate_limits=raw["rate_limits"],
         collection=raw.get("collection", {}),
     )
+
+
+def validate_sprint_id(value: Any, path: Path | str = "sprint.yaml") -> str:
+    """The sprint id, or a ValueError that says what a valid one looks like and where to set it."""
+    if value is None or value == "":
+        raise ValueError(f"{path}: sprint.id is missing; set it (or LEAD_SPRINT_ID) to a slug like 'perf-marketing-us'")
+    if not isinstance(value, str) or not re.fullmatch(SPRINT_ID_PATTERN, value):
+        raise ValueError(
+            f"sprint id {value!r} (sprint.id in {path} or LEAD_SPRINT_ID) must be 1-40 lowercase letters, digits "
+            "and inner hyphens, like 'perf-marketing-us': it names Redis keys, pools, reports and backups"
+        )
+    return value
 
 
 @lru_cache(maxsize=1)

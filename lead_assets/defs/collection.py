@@ -71,7 +71,8 @@ def raw_leads(
 
         vendor = zoominfo if source == "zoominfo" else apollo
         collector = COLLECTORS[source]
-        ctx = collection_context(cfg, store, index, client=vendor.client(logger=context.log),
+        client = vendor.client(logger=context.log)
+        ctx = collection_context(cfg, store, index, client=client,
                                  run_id=context.run.run_id, log=context.log, on_batch=progress, source=source)
         try:
             report = collector(ctx, hour_key)
@@ -85,6 +86,9 @@ def raw_leads(
     meta.pop("partition_key", None)
     meta["dedup_mode"] = index.stats["mode"]
     meta["dedup_fallbacks"] = index.stats["fallbacks"]
+    meta["dedup_degraded_seconds"] = index.stats["degraded_seconds"]
+    if source != "sales_navigator":  # Redis outages the vendor's limiter rode out on the host's file
+        meta["rate_limit_fallbacks"] = getattr(client.http.limiter, "fallbacks", 0)
     if report.errors:
         meta["error_details"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors[:50]))
     return dg.MaterializeResult(metadata={"dagster/row_count": row_count, **meta})

@@ -7,12 +7,18 @@ nothing on disk. Three rules keep the cache from ever causing a duplicate lead:
   winners and only then writes Redis, and returns the winners: a caller that minted a new
   lead_id for a key someone else registered first learns the real one there.
 * A Redis miss is trusted only while Redis is known to hold every key: the sentinel key
-  `<ns>:synced`, whose value fingerprints the database, travels in every MGET. If it is
-  gone (Redis restarted or was flushed) or names another database, the namespace is
+  `{ls:<sprint id>}:synced`, whose value fingerprints the database, travels in every MGET. If it is
+  gone (Redis restarted or was flushed) or names another database, the sprint's keys are
   purged and re-warmed from `dedup_keys`; after a fallback it is re-warmed. Until then
   the database answers.
 * Any Redis error switches to the database at once (short socket timeouts, no retry
-  back-off); Redis is tried again at most every `retry_interval` seconds.
+  back-off), logged at WARNING and counted (`fallbacks`, `degraded_seconds`); Redis is tried
+  again at most every `retry_interval` seconds.
+
+Every key lives under the sprint's hash tag, `{ls:<sprint id>}`: two sprints with their own lead
+stores on one Redis never read or purge each other's keys, and on a Redis Cluster the sentinel,
+the keys of one MGET/MSET/DEL and the lock all sit in one slot (no CROSSSLOT by construction; one
+sprint's index lives on one node). `REDIS_URL` may name a cluster or Sentinels (`store/redis_client`).
 """
 
 from __future__ import annotations
@@ -24,14 +30,18 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 
-import redis
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.retry import Retry
 from sqlalchemy import bindparam, text
 
 from lead_assets.core.dedup_keys import KEY_PREFIX
 from lead_assets.store.lead_store import LeadStore, ts_param, utc_now
+from lead_assets.store.redis_client import (
+    REDIS_ERRORS,
+    describe,
+    error_text,
+    hash_tag,
+    is_crossslot,
+    redis_client,
+)
 
 REWARM_CHUNK = 10_000
 WARM_LOCK_SECONDS = 600  # a re-warmer that dies holds others off (on the database) this long at most
@@ -60,21 +70,29 @@ class DedupIndex:
         self,
         store: LeadStore,
         redis_url: str | None,
-        namespace: str = "leadsprint",
+        sprint_id: str | None = None,
         logger: logging.Logger | None = None,
         *,
         retry_interval: float = 5.0,
         socket_timeout: float = 0.5,
     ) -> None:
         self.store = store
-        self.namespace = namespace
+        if sprint_id is None:
+            from lead_assets.config.settings import sprint_config
+
+            sprint_id = sprint_config().sprint_id
+        self.sprint_id = sprint_id
+        self.prefix = dedup_prefix(sprint_id)
         self.log = logger or logging.getLogger(__name__)
         self.retry_interval = retry_interval
         self.socket_timeout = socket_timeout
-        self.sentinel = f"{namespace}:synced"
-        self.warm_lock = f"{namespace}:warming"
-        self._redis = self.make_client(redis_url) if redis_url else None
-        self.fingerprint = _database_fingerprint(store) if self._redis is not None else ""
+        self.sentinel = f"{self.prefix}:synced"
+        self.warm_lock = f"{self.prefix}:warming"
+        self.redis_url = redis_url
+        self._degraded_since: float | None = None
+        self._start_error: BaseException | None = None
+        self._redis = self._connect(redis_url) if redis_url else None
+        self.fingerprint = _database_fingerprint(store) if redis_url else ""
         self._mode = "database"  # what answers lookups: "redis" only once Redis is warmed
         self._degraded = False  # Redis failed and has not recovered since (one warning per outage)
         self._trusted = False  # Redis holds every key of dedup_keys
@@ -84,31 +102,36 @@ class DedupIndex:
         self._recover_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._counts = dict.fromkeys(
-            ("redis_lookups", "db_lookups", "fallbacks", "rewarms", "keys_rewarmed"), 0
+            ("redis_lookups", "db_lookups", "fallbacks", "rewarms", "keys_rewarmed", "crossslot_errors"), 0
         )
+        self._degraded_total = 0.0
+        if redis_url and self._redis is None:
+            self._fall_back(f"Redis at {describe(redis_url)} unavailable at start: {error_text(self._start_error)}")
         if self._redis is not None:
             self._redis_usable()
 
-    def make_client(self, redis_url: str) -> redis.Redis:
-        """A Redis client that fails fast: short timeouts, one immediate retry (for a stale socket)."""
-        return redis.Redis.from_url(
-            redis_url,
-            socket_timeout=self.socket_timeout,
-            socket_connect_timeout=self.socket_timeout,
-            retry=Retry(NoBackoff(), 1),
-            decode_responses=True,
-        )
+    def _connect(self, redis_url: str):
+        """A fail-fast client (plain, cluster or sentinel, from the URL), or None while it cannot connect."""
+        try:
+            return redis_client(redis_url, timeout=self.socket_timeout, decode_responses=True)
+        except REDIS_ERRORS as exc:  # a cluster client bootstraps at once: every node may be down
+            self._start_error = exc
+            return None
 
     def _rkey(self, key: str) -> str:
-        return f"{self.namespace}:k:{key}"
+        return f"{self.prefix}:k:{key}"
 
     # -- public API --
 
     @property
     def stats(self) -> dict:
-        """mode, redis_lookups/db_lookups (keys answered by each), fallbacks, rewarms, keys_rewarmed."""
+        """mode, redis_lookups/db_lookups (keys answered by each), fallbacks, rewarms, keys_rewarmed,
+        crossslot_errors (a bug if ever > 0), degraded_seconds (Redis configured but not answering)."""
         with self._stats_lock:
-            return {"mode": self._mode, **self._counts}
+            degraded = self._degraded_total
+            if self._degraded_since is not None:
+                degraded += time.monotonic() - self._degraded_since
+            return {"mode": self._mode, **self._counts, "degraded_seconds": round(degraded, 3)}
 
     def lookup(self, keys: Sequence[str]) -> dict[str, str]:
         """key -> lead_id for the known keys among `keys` (one MGET when Redis is trusted)."""
@@ -125,8 +148,8 @@ class DedupIndex:
                     if reply[0] != self.fingerprint:
                         raise _RedisEmptied()
                     values.extend(reply[1:])
-            except RedisError as exc:
-                self._fall_back(f"Redis error: {exc!r}")
+            except REDIS_ERRORS as exc:
+                self._redis_failed(exc)
             except _RedisEmptied:
                 # Not an outage: re-warm on the very next call rather than after retry_interval.
                 self._fall_back("Redis lost its keys (restart or flush)", retry_now=True)
@@ -172,8 +195,8 @@ class DedupIndex:
                 for start in range(0, len(items), REDIS_CHUNK):
                     # MSET, not SETNX: the database just said what the value is.
                     self._redis.mset({self._rkey(k): v for k, v in items[start : start + REDIS_CHUNK]})
-            except RedisError as exc:
-                self._fall_back(f"Redis error: {exc!r}")
+            except REDIS_ERRORS as exc:
+                self._redis_failed(exc)
 
     def forget(self, keys: Sequence[str]) -> int:
         """Delete keys from the database and Redis (erasure); return the database rows deleted."""
@@ -189,9 +212,11 @@ class DedupIndex:
             # Tried even while in fallback: a stale entry would resurrect an erased key.
             try:
                 self._delete_from_redis(keys)
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self._unforgotten.update(keys)  # deleted on recovery, before anyone trusts Redis again
-                self._fall_back(f"Redis error: {exc!r}")
+                self._redis_failed(exc)
+        elif self.redis_url:
+            self._unforgotten.update(keys)  # Redis never answered yet: deleted once it does
         return deleted
 
     def close(self) -> None:
@@ -203,12 +228,17 @@ class DedupIndex:
 
     def _redis_usable(self) -> bool:
         """True when Redis may answer: warmed and believed complete (recovering if due)."""
-        if self._redis is None:
+        if not self.redis_url:
             return False
         if self._trusted:
             return True
         if time.monotonic() < self._next_attempt:
             return False
+        if self._redis is None:  # never connected (a cluster down at start): try again now
+            self._redis = self._connect(self.redis_url)
+            if self._redis is None:
+                self._fall_back(f"Redis unavailable: {error_text(self._start_error)}")
+                return False
         # One thread recovers; the others use the database meanwhile instead of waiting.
         if not self._recover_lock.acquire(blocking=False):
             return False
@@ -225,7 +255,15 @@ class DedupIndex:
             if self._unforgotten:
                 self._delete_from_redis(sorted(self._unforgotten))
                 self._unforgotten.clear()
-            if self._redis.get(self.sentinel) != self.fingerprint:
+            found = self._redis.get(self.sentinel)
+            if found != self.fingerprint:
+                if found is not None:
+                    self.log.warning(
+                        "dedup index: Redis keys %s were warmed from another lead store (%s, this one is %s): "
+                        "do two sprints share the sprint id %r (or was the store recreated)? Purging and "
+                        "re-warming from this store",
+                        self.prefix, found, self.fingerprint, self.sprint_id,
+                    )
                 # Emptied, or filled from another database: purge and re-warm, one process
                 # at a time, or a late purge could delete what another just warmed.
                 token = uuid.uuid4().hex
@@ -244,18 +282,21 @@ class DedupIndex:
             elif self._needs_rewarm:
                 # Additive only (MSET of database rows), so safe alongside other processes.
                 self._rewarm()  # keys may have been registered in the database only meanwhile
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             if self._degraded:
-                self.log.debug("dedup index: Redis still unavailable (%r)", exc)
-            self._fall_back(f"Redis unavailable: {exc!r}")
+                self.log.debug("dedup index: Redis still unavailable (%s)", error_text(exc))
+            self._redis_failed(exc, "Redis unavailable")
             return False
         self._needs_rewarm = False
         self._trusted = True
-        if self._degraded:
-            self.log.warning("dedup index: Redis is back, lookups go through Redis again")
-        self._degraded = False
         with self._stats_lock:
             self._mode = "redis"
+            if self._degraded_since is not None:
+                outage = time.monotonic() - self._degraded_since
+                self._degraded_total += outage
+                self._degraded_since = None
+                self.log.warning("dedup index: Redis is back after %.1f s, lookups go through Redis again", outage)
+        self._degraded = False
         return True
 
     def _rewarm(self) -> None:
@@ -273,6 +314,14 @@ class DedupIndex:
         self._count("rewarms", 1)
         self._count("keys_rewarmed", count)
 
+    def _redis_failed(self, exc: BaseException, what: str = "Redis error") -> None:
+        if is_crossslot(exc):
+            # Every key carries the sprint's hash tag, so this is a bug in the key names: say so loudly.
+            self._count("crossslot_errors", 1)
+            self.log.error("dedup index: CROSSSLOT from Redis Cluster (keys of %s span slots): %s; "
+                           "this is a bug, please report it", self.prefix, error_text(exc))
+        self._fall_back(f"{what}: {error_text(exc)}")
+
     def _fall_back(self, reason: str, retry_now: bool = False) -> None:
         """Stop trusting Redis until it is re-warmed; warn and count once per transition."""
         self._trusted = False
@@ -284,13 +333,14 @@ class DedupIndex:
             self._mode = "database"
             if transition:
                 self._counts["fallbacks"] += 1
+                self._degraded_since = time.monotonic()
         if transition:
-            self.log.warning("dedup index: %s; falling back to the database", reason)
+            self.log.warning("dedup index (sprint %s): %s; falling back to the database", self.sprint_id, reason)
 
     def _purge(self) -> None:
         """Delete every key of the namespace (SCAN, so Redis is never blocked for long)."""
         batch: list[str] = []
-        for rkey in self._redis.scan_iter(match=f"{self.namespace}:k:*", count=REDIS_CHUNK):
+        for rkey in self._redis.scan_iter(match=f"{self.prefix}:k:*", count=REDIS_CHUNK):
             batch.append(rkey)
             if len(batch) >= REDIS_CHUNK:
                 self._redis.delete(*batch)
@@ -318,6 +368,11 @@ class DedupIndex:
     def _count(self, name: str, n: int) -> None:
         with self._stats_lock:
             self._counts[name] += n
+
+
+def dedup_prefix(sprint_id: str) -> str:
+    """The hash tag every dedup key of the sprint starts with: `{ls:<sprint id>}`."""
+    return hash_tag(f"ls:{sprint_id}")
 
 
 def _database_fingerprint(store: LeadStore) -> str:
