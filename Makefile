@@ -53,6 +53,8 @@ bench: $(STAMP) services
 	$(BIN)/python benchmarks/bench_enrichment.py
 	$(BIN)/python benchmarks/bench_crm.py
 	$(BIN)/python benchmarks/bench_rate_limits.py
+	$(BIN)/python benchmarks/bench_sandbox.py
+	$(BIN)/python benchmarks/bench_sprint.py
 
 sandbox-stop: $(STAMP)
 	$(BIN)/lead-sprint sandbox stop
