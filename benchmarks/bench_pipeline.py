@@ -108,7 +108,7 @@ def main() -> None:
     try:
         # 2. the pipeline, from raw payloads
         store = fresh_store()
-        redis_url = None if args.sqlite else "redis://127.0.0.1:6379/13"
+        redis_url = None if args.sqlite else os.environ.get("LEADS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
         if redis_url:
             redis.Redis.from_url(redis_url).flushdb()
         index = DedupIndex(store, redis_url)
