@@ -46,11 +46,10 @@ _KIND_OF_PREFIX = {prefix: kind for kind, prefix in KEY_PREFIX.items()}
 def key_kind(key: str) -> str:
     """The kind recorded for a key: 'linkedin', 'email' or 'vendor' for the keys of
     `core.dedup_keys` ('li:', 'em:', 'vid:'); otherwise the text before the first ':'."""
-    for prefix, kind in _KIND_OF_PREFIX.items():
-        if key.startswith(prefix):
-            return kind
     prefix, sep, _ = key.partition(":")
-    return prefix if sep and prefix else "other"
+    if not sep:
+        return "other"
+    return _KIND_OF_PREFIX.get(prefix + sep) or prefix or "other"
 
 
 class DedupIndex:
@@ -158,11 +157,18 @@ class DedupIndex:
         return winners
 
     def _register_rows(self, conn, rows, keys: list[str]) -> dict[str, str]:
-        self.store._insert_new(conn, "dedup_keys", ["key", "lead_id", "kind", "created_at"], rows, "key")
-        return {
-            r["key"]: r["lead_id"]
-            for r in self.store._in_chunks(conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", keys)
-        }
+        columns = ["key", "lead_id", "kind", "created_at"]
+        if self.store.dialect == "postgresql":  # the inserted rows name their own winner: read only the others
+            won = dict(self.store._insert_new_returning(conn, "dedup_keys", columns, rows, "key", "key, lead_id"))
+        else:
+            self.store._insert_new(conn, "dedup_keys", columns, rows, "key")
+            won = {}
+        rest = [k for k in keys if k not in won]
+        won.update(
+            (r["key"], r["lead_id"])
+            for r in self.store._in_chunks(conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", rest)
+        )
+        return won
 
     def publish(self, winners: Mapping[str, str]) -> None:
         """Copy committed key -> lead_id pairs into Redis (after the commit: a later re-warm reads them anyway)."""

@@ -485,17 +485,17 @@ class LeadStore:
         return stage
 
     @_reconnecting
-    def fetch_leads(self, lead_ids: Sequence[str]) -> pd.DataFrame:
-        """The stored leads among `lead_ids` (columns = LEAD_COLUMNS, ordered by lead_id)."""
-        with self._read() as conn:
-            rows = list(
-                self._in_chunks(
-                    conn,
-                    f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE lead_id {{in_clause}}",
-                    "ids",
-                    list(lead_ids),
-                )
-            )
+    def fetch_leads(self, lead_ids: Sequence[str], *, conn: Connection | None = None) -> pd.DataFrame:
+        """The stored leads among `lead_ids` (columns = LEAD_COLUMNS, ordered by lead_id).
+
+        With `conn`, read inside the caller's transaction (no second connection per batch).
+        """
+        sql = f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE lead_id {{in_clause}}"
+        if conn is not None:
+            rows = list(self._in_chunks(conn, sql, "ids", list(lead_ids)))
+        else:
+            with self._read() as own:
+                rows = list(self._in_chunks(own, sql, "ids", list(lead_ids)))
         df = pd.DataFrame(rows, columns=list(LEAD_COLUMNS))
         return normalize_frame(df.sort_values("lead_id", ignore_index=True))
 
@@ -610,6 +610,17 @@ class LeadStore:
             rows,
         )
         return conn.exec_driver_sql("SELECT total_changes()").scalar_one() - before
+
+    def _insert_new_returning(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], conflict: str, returning: str
+    ) -> list:
+        """PostgreSQL only: `_insert_new` that returns `returning` of the rows it inserted."""
+        stage = self._pg_stage(conn, table, columns, rows)
+        cols = ", ".join(columns)
+        return conn.exec_driver_sql(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY {conflict} "
+            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
+        ).all()
 
     @_reconnecting
     def record_sources(self, df: pd.DataFrame, *, conn: Connection | None = None) -> int:
