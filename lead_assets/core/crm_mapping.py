@@ -1,6 +1,8 @@
 """Pure CRM mapping: leads DataFrame -> HubSpot inputs / Salesforce CSV, plus the rules around it.
 
-* `map_leads` applies the configured field rules column by column: control characters out,
+* `map_leads` validates the leads against the lead schema (`lead_schema.LeadRow`: a row that
+  fails is rejected with the failure as its reason) and applies the configured field rules
+  column by column: control characters out,
   spreadsheet formulas neutralised, too-long values truncated or the lead rejected with the
   reason, required fields checked, and a content hash of exactly what would be sent.
 * `validate_hubspot_mapping` / `validate_salesforce_mapping` check the rules against the
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lead_assets.core.crm_config import FieldRule
+from lead_assets.core.lead_schema import LEAD_COLUMNS, lead_row_problems
 from lead_assets.core.normalise import map_distinct
 
 # Cells a spreadsheet would evaluate: =, +, -, @ (and tab / CR, which some apps strip first).
@@ -169,7 +172,12 @@ def map_leads(
     index = pd.Index(leads["lead_id"].astype(str), name="lead_id")
     frame = leads.set_axis(index, axis=0)
     values = pd.DataFrame(index=index)
+    # A row the lead schema refuses is rejected with the schema's reason, never sent.
+    problems = lead_row_problems(leads[[c for c in leads.columns if c in LEAD_COLUMNS]].reset_index(drop=True))
+    schema_failed = np.zeros(len(index), dtype=bool)
+    schema_failed[problems.index.to_numpy(dtype=np.int64)] = True
     reasons = pd.Series(None, index=index, dtype=object)
+    reasons[schema_failed] = ("lead schema: " + problems.sort_index()).to_numpy()
     truncated = pd.Series("", index=index, dtype=object)
     for rule in rules:
         raw = frame[rule.lead_field] if rule.lead_field in frame.columns else pd.Series(None, index=index)

@@ -231,7 +231,7 @@ def store_batch(
 
     if quarantine_rows:
         store.quarantine(pd.DataFrame(quarantine_rows))
-        outcome.quarantined = len(quarantine_rows)
+        outcome.quarantined += len(quarantine_rows)
     return outcome
 
 
@@ -289,15 +289,16 @@ def _store_resolved(df, keys, weak, lead_of_row, method_of_row, source, partitio
         hinted = df["_match_hint"].notna()
         df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
         df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
-        outcome = _store_leads(df, source, partition_key, store, matcher, now, conn)
+        outcome, rejected = _store_leads(df, source, partition_key, store, matcher, now, conn)
+        stored = df[~df["lead_id"].isin(rejected)]  # a refused lead is a quarantine row, not a source's lead
         store.record_sources(
             pd.DataFrame(
                 {
                     "source": source,
-                    "vendor_person_id": df["vendor_person_id"].astype(str),
-                    "lead_id": df["lead_id"],
+                    "vendor_person_id": stored["vendor_person_id"].astype(str),
+                    "lead_id": stored["lead_id"],
                     "partition_key": partition_key,
-                    "match_method": df["match_method"],
+                    "match_method": stored["match_method"],
                 }
             ).drop_duplicates(["source", "vendor_person_id"]),
             conn=conn,
@@ -310,8 +311,11 @@ def _strong_proposal(keys: pd.DataFrame, lead_of_row: dict[Any, str]) -> dict[st
     return {k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)}
 
 
-def _store_leads(df, source, partition_key, store, matcher, now, conn) -> BatchOutcome:
-    """Merge the batch's people with the stored ones, score and upsert them (in `conn`'s transaction)."""
+def _store_leads(df, source, partition_key, store, matcher, now, conn) -> tuple[BatchOutcome, set[str]]:
+    """Merge the batch's people with the stored ones, score and upsert them (in `conn`'s transaction).
+
+    Returns the outcome and the lead ids the store refused (quarantined by the lead schema).
+    """
     outcome = BatchOutcome()
     existing = store.fetch_leads(df["lead_id"].unique().tolist(), conn=conn)
     known_ids = set(existing["lead_id"])
@@ -336,9 +340,11 @@ def _store_leads(df, source, partition_key, store, matcher, now, conn) -> BatchO
         people = fresh
     people = score_leads(people)
     result = store.upsert_leads(people[[c for c in LEAD_COLUMNS if c in people.columns]], conn=conn)
+    rejected = set(result.rejected)
     outcome.new_leads += result.inserted
-    outcome.lead_ids.extend(people["lead_id"].tolist())
-    return outcome
+    outcome.quarantined += int(df["lead_id"].isin(rejected).sum())
+    outcome.lead_ids.extend(lid for lid in people["lead_id"].tolist() if lid not in rejected)
+    return outcome, rejected
 
 
 def _renormalise(merged: pd.DataFrame, lead_cols: list[str], matcher: TitleMatcher) -> pd.DataFrame:
