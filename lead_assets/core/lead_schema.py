@@ -153,7 +153,7 @@ def lead_row_problems(df: pd.DataFrame) -> pd.Series:
     whole does not fit (no lead_id column, a column that is not a lead column, a lead_id twice).
     """
     try:
-        LeadRow.validate(df, lazy=True)
+        LeadRow.validate(df, lazy=True, inplace=True)  # inplace: nothing is coerced, so no copy is needed
     except SchemaErrors as exc:
         cases = exc.failure_cases
     else:
