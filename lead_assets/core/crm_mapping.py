@@ -156,6 +156,16 @@ def _limit(rule: FieldRule, max_lengths: Mapping[str, int] | None) -> int | None
     return min(limits) if limits else None
 
 
+def _schema_reasons(leads: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """Why each lead fails the lead schema ("lead schema: ..."), None for the leads that fit."""
+    problems = lead_row_problems(leads[[c for c in leads.columns if c in LEAD_COLUMNS]].reset_index(drop=True))
+    failed = np.zeros(len(index), dtype=bool)
+    failed[problems.index.to_numpy(dtype=np.int64)] = True
+    reasons = pd.Series(None, index=index, dtype=object)
+    reasons[failed] = ("lead schema: " + problems.sort_index()).to_numpy()
+    return reasons
+
+
 def map_leads(
     leads: pd.DataFrame,
     rules: Sequence[FieldRule],
@@ -172,12 +182,7 @@ def map_leads(
     index = pd.Index(leads["lead_id"].astype(str), name="lead_id")
     frame = leads.set_axis(index, axis=0)
     values = pd.DataFrame(index=index)
-    # A row the lead schema refuses is rejected with the schema's reason, never sent.
-    problems = lead_row_problems(leads[[c for c in leads.columns if c in LEAD_COLUMNS]].reset_index(drop=True))
-    schema_failed = np.zeros(len(index), dtype=bool)
-    schema_failed[problems.index.to_numpy(dtype=np.int64)] = True
-    reasons = pd.Series(None, index=index, dtype=object)
-    reasons[schema_failed] = ("lead schema: " + problems.sort_index()).to_numpy()
+    reasons = _schema_reasons(leads, index)
     truncated = pd.Series("", index=index, dtype=object)
     for rule in rules:
         raw = frame[rule.lead_field] if rule.lead_field in frame.columns else pd.Series(None, index=index)
