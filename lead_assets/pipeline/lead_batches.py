@@ -275,13 +275,16 @@ def _store_resolved(df, keys, weak, lead_of_row, method_of_row, source, partitio
     # (lead_keys lists each row's keys in priority order first; alternate keys come after them)
     # Keys, leads and sources commit together or not at all: a batch that dies half-way leaves
     # nothing that would make a re-run believe these people were already stored.
+    inserted: set[str] = set()  # keys this transaction wrote itself
     with store.transaction() as conn:
         if register_weak_first:
-            owners = index.register(weak_proposal, conn=conn) if weak_proposal else {}
+            owners = index.register(weak_proposal, conn=conn, inserted=inserted) if weak_proposal else {}
             join_by_name_at_employer(store, conn, df, weak, owners, lead_of_row, method_of_row)
-            winners = index.register(_strong_proposal(keys, lead_of_row), conn=conn)
+            strong = _strong_proposal(keys, lead_of_row)
+            winners = index.register(strong, conn=conn, inserted=inserted)
         else:
-            winners = index.register({**weak_proposal, **_strong_proposal(keys, lead_of_row)}, conn=conn)
+            strong = _strong_proposal(keys, lead_of_row)
+            winners = index.register({**weak_proposal, **strong}, conn=conn, inserted=inserted)
             owners = {k: winners[k] for k in weak_proposal}
             if _outside_owners(weak, owners, lead_of_row, method_of_row):
                 raise _NameJoinRace()
@@ -289,7 +292,8 @@ def _store_resolved(df, keys, weak, lead_of_row, method_of_row, source, partitio
         hinted = df["_match_hint"].notna()
         df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
         df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
-        outcome, rejected = _store_leads(df, source, partition_key, store, matcher, now, conn)
+        unseen = _unseen_leads(df, lead_of_row, method_of_row, {**weak_proposal, **strong}, inserted)
+        outcome, rejected = _store_leads(df, source, partition_key, store, matcher, now, conn, unseen)
         stored = df[~df["lead_id"].isin(rejected)]  # a refused lead is a quarantine row, not a source's lead
         store.record_sources(
             pd.DataFrame(
@@ -311,13 +315,31 @@ def _strong_proposal(keys: pd.DataFrame, lead_of_row: dict[Any, str]) -> dict[st
     return {k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)}
 
 
-def _store_leads(df, source, partition_key, store, matcher, now, conn) -> tuple[BatchOutcome, set[str]]:
+def _unseen_leads(df: pd.DataFrame, lead_of_row: dict[Any, str], method_of_row: dict[Any, str],
+                  proposal: Mapping[str, str], inserted: set[str]) -> set[str]:
+    """Lead ids this batch minted whose every key it registered itself: no stored lead can have them.
+
+    A lead id is minted from one of its person's keys, and a lead is stored together with its keys
+    (erasure deletes the lead before its keys), so a key nobody had registered names no stored lead.
+    Such ids need no read of the stored row before the merge.
+    """
+    minted = {lead for row, lead in lead_of_row.items() if method_of_row[row] == "new"}
+    minted -= {lead for row, lead in lead_of_row.items() if method_of_row[row] != "new"}
+    minted -= {lead for key, lead in proposal.items() if key not in inserted}
+    # a row whose key someone else won keeps that winner's id, which is not ours to call new
+    moved = df["lead_id"].to_numpy(dtype=object) != df.index.map(lead_of_row).to_numpy(dtype=object)
+    return minted - set(df.loc[moved, "lead_id"]) - set(df.index[moved].map(lead_of_row))
+
+
+def _store_leads(df, source, partition_key, store, matcher, now, conn, unseen: set[str]
+                 ) -> tuple[BatchOutcome, set[str]]:
     """Merge the batch's people with the stored ones, score and upsert them (in `conn`'s transaction).
 
+    `unseen`: lead ids no stored lead can have (see `_unseen_leads`), not read back.
     Returns the outcome and the lead ids the store refused (quarantined by the lead schema).
     """
     outcome = BatchOutcome()
-    existing = store.fetch_leads(df["lead_id"].unique().tolist(), conn=conn)
+    existing = store.fetch_leads([i for i in df["lead_id"].unique().tolist() if i not in unseen], conn=conn)
     known_ids = set(existing["lead_id"])
     is_new = ~df["lead_id"].isin(known_ids) & ~df["lead_id"].duplicated()
     outcome.merged += int((~is_new).sum())
