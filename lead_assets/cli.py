@@ -297,11 +297,11 @@ def _explain(progress, backfill_id: str) -> int:
 
 def _wait_for_final_report(instance, timeout: float) -> str | None:
     """The final report automation sends once every partition is exported: its HTML path."""
-    import dagster as dg
+    from lead_assets.defs.keys import sprint_asset_key
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        event = instance.get_latest_materialization_event(dg.AssetKey("final_report"))
+        event = instance.get_latest_materialization_event(sprint_asset_key("final_report"))
         if event is not None and event.asset_materialization is not None:
             return event.asset_materialization.metadata["html_report"].value
         time.sleep(2.0)

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from lead_assets.config.settings import default_database_url
+from lead_assets.defs.keys import sprint_key_prefix
 from lead_assets.defs.resources import LeadStoreResource
 from lead_assets.pipeline import backups, retention
 from lead_assets.store.lead_store import utc_now
@@ -26,7 +27,7 @@ class MaintenanceSettings(dg.ConfigurableResource):
         return Path(self.backup_dir) if self.backup_dir else backups.default_backup_dir()
 
 
-@dg.asset(group_name="maintenance", kinds={"python", "sql"})
+@dg.asset(key_prefix=sprint_key_prefix(), group_name="maintenance", kinds={"python", "sql"})
 def lead_store_backup(
     context: dg.AssetExecutionContext, lead_store: LeadStoreResource, maintenance: MaintenanceSettings
 ) -> dg.MaterializeResult:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from lead_assets.config.settings import STATE_DIR, sprint_config
+from lead_assets.defs.keys import sprint_asset_key, sprint_key_prefix
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.reports.render import render_final, render_hourly
 
@@ -20,7 +21,7 @@ def _delivery(results: dict) -> dict:
     return flat
 
 
-@dg.asset(group_name="monitoring", kinds={"python", "slack"})
+@dg.asset(key_prefix=sprint_key_prefix(), group_name="monitoring", kinds={"python", "slack"})
 def hourly_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
     """The hourly report: progress, rate, errors by vendor, quality, spend and projected finish.
 
@@ -52,7 +53,8 @@ SEND_ONCE_WHEN_EVERYTHING_EXPORTED = (
 ).with_label("every partition exported, report not sent yet")
 
 
-@dg.asset(group_name="monitoring", kinds={"python", "html"}, deps=["crm_exports"],
+@dg.asset(key_prefix=sprint_key_prefix(), group_name="monitoring", kinds={"python", "html"},
+          deps=[sprint_asset_key("crm_exports")],
           automation_condition=SEND_ONCE_WHEN_EVERYTHING_EXPORTED)
 def final_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
     """The sprint's final report: every target, coverage, CRM outcome, cost by source, recommendations.
