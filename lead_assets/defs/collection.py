@@ -58,7 +58,7 @@ def raw_leads(
 
     if source == "sales_navigator":
         report = sales_navigator_import.import_hour(
-            store, index, TitleMatcher.from_config(cfg), sales_navigator.path(), hour_key,
+            store, index, TitleMatcher.from_config(cfg), sales_navigator.storage(), hour_key,
             run_id=context.run.run_id, log=context.log,
         )
         row_count = report.files

@@ -8,17 +8,15 @@ its own CRM pool. Unset (the demo, the tests, a single sprint), keys stay bare.
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-from lead_assets.config.settings import validate_sprint_id
+from lead_assets.config.settings import explicit_sprint_id
 
 
 def sprint_key_prefix() -> list[str]:
     """`[sprint id]` when LEAD_SPRINT_ID is set, else `[]` (read at call time: tests change the env)."""
-    value = os.environ.get("LEAD_SPRINT_ID")
-    return [validate_sprint_id(value, "LEAD_SPRINT_ID")] if value else []
+    sprint = explicit_sprint_id()
+    return [sprint] if sprint else []
 
 
 def sprint_asset_key(name: str) -> dg.AssetKey:
