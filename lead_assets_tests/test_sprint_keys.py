@@ -53,3 +53,18 @@ def test_without_a_sprint_id_keys_stay_bare():
     assert "raw_leads" in keys["assets"] and not any("/" in k for k in keys["assets"])
     assert keys["pool"] == "crm_sync"
     assert keys["automation"] == ["crm_exports", "final_report"]
+
+
+def test_alerts_watch_only_their_own_sprints_asset_runs():
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from lead_assets.defs.alerts import _this_sprints
+
+    east = SimpleNamespace(asset_selection={dg.AssetKey(["sprint-east", "raw_leads"])})
+    west = SimpleNamespace(asset_selection={dg.AssetKey(["sprint-west", "crm_exports"])})
+    job_run = SimpleNamespace(asset_selection=None)  # a named job's run: no selection to tell by
+    assert _this_sprints(east, ["sprint-east"]) and not _this_sprints(west, ["sprint-east"])
+    assert _this_sprints(job_run, ["sprint-east"])
+    assert _this_sprints(west, [])  # one sprint: every run is its own
