@@ -26,10 +26,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/lead-sprint demo $(if $(FULL),--full,$(if $(HOURS),--hours $(HOURS),))
 
-## test: ruff + the whole pytest suite against the real PostgreSQL and Redis
+## test: ruff + the whole pytest suite against the real PostgreSQL and Redis (two workers; then the
+## tests that restart a shared service, alone)
 test: $(STAMP) services
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 ## dev: the Dagster UI and daemon on the demo's DAGSTER_HOME (http://127.0.0.1:3000); FULL=1: the full demo's
 dev: $(STAMP)
@@ -51,6 +53,8 @@ bench: $(STAMP) services
 	$(BIN)/python benchmarks/bench_enrichment.py
 	$(BIN)/python benchmarks/bench_crm.py
 	$(BIN)/python benchmarks/bench_rate_limits.py
+	$(BIN)/python benchmarks/bench_sandbox.py
+	$(BIN)/python benchmarks/bench_sprint.py
 
 sandbox-stop: $(STAMP)
 	$(BIN)/lead-sprint sandbox stop

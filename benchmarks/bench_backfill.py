@@ -24,24 +24,13 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
 import redis
 import requests
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-ADMIN = os.environ.get("LEADS_BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")
-
-
-def scratch(name: str) -> str:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def drop(name: str) -> None:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch_databases import drop, scratch  # noqa: E402
 
 
 def rss_mb_of_group(pgid: int) -> float:

@@ -34,8 +34,10 @@ import redis
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch_databases import drop, scratch  # noqa: E402
+
 sys.path.insert(0, str(REPO))
-ADMIN = os.environ.get("LEADS_BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("LEADS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 
 # vendor_calls (vendor, path) -> the endpoint class whose windows limit it (sprint.yaml, enrichment.yaml)
@@ -47,17 +49,6 @@ ENDPOINT_CLASSES = {
     ("neverbounce", "/v4/single/check"): "neverbounce.single",
     ("clearbit", "/v2/companies/find"): "clearbit.find",
 }
-
-
-def scratch(name: str) -> str:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def drop(name: str) -> None:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def endpoint_class(vendor: str, path: str) -> str | None:
@@ -75,10 +66,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the scratch databases and folder")
     args = ap.parse_args()
 
-    from lead_assets.core.vendor_minimum import minimum_by_class, windows_by_class
-
     from lead_assets.config.settings import sprint_config
     from lead_assets.core.enrichment_config import load_enrichment_config
+    from lead_assets.core.vendor_minimum import minimum_by_class, windows_by_class
 
     tag = uuid.uuid4().hex[:8]
     dag_db, lead_db = f"leadsprint_sprint_dagster_{tag}", f"leadsprint_sprint_leads_{tag}"

@@ -189,6 +189,25 @@ def _partition_keys(hours: list[str], sources: list[str]) -> list[str]:
     return [f"{hour}|{source}" for hour in hours for source in sources]
 
 
+DEMO_DAEMON_PID = "demo-daemon.pid"
+
+
+def stop_leftover_demo_daemon(home: Path) -> bool:
+    """Stop the daemon a killed demo left behind (its pid file says which); True if one was stopped."""
+    import signal
+
+    pid_file = home / DEMO_DAEMON_PID
+    if not pid_file.exists():
+        return False
+    try:
+        os.killpg(int(pid_file.read_text().strip()), signal.SIGTERM)
+        stopped = True
+    except (ProcessLookupError, ValueError, PermissionError):
+        stopped = False
+    pid_file.unlink(missing_ok=True)
+    return stopped
+
+
 class _daemon_for_demo:  # noqa: N801 - used as a context manager, reads like one
     """The instance, with a daemon heart-beating on it: the one already running (make dev), or our own."""
 
@@ -200,11 +219,15 @@ class _daemon_for_demo:  # noqa: N801 - used as a context manager, reads like on
 
         from lead_assets.sprint_runs import daemon_problem, start_daemon, wait_for_daemon
 
+        if stop_leftover_demo_daemon(self.home):
+            print("stopped the daemon an earlier, interrupted demo left running")
         self.instance = dg.DagsterInstance.get()
         if daemon_problem(self.instance) is not None:
             log = self.home / "daemon.log"
             print(f"starting a Dagster daemon for the demo (log: {log}) ...")
             self.proc = start_daemon(self.home, log)
+            # a demo killed outright cannot stop its daemon: the pid file lets `sandbox stop` and the next demo do it
+            (self.home / DEMO_DAEMON_PID).write_text(str(self.proc.pid))
             problem = wait_for_daemon(self.instance, self.proc)
             if problem:
                 self.__exit__(None, None, None)
@@ -216,6 +239,7 @@ class _daemon_for_demo:  # noqa: N801 - used as a context manager, reads like on
 
         if self.proc is not None:
             stop_daemon(self.proc)
+            (self.home / DEMO_DAEMON_PID).unlink(missing_ok=True)
             print("stopped the demo's Dagster daemon (make dev starts the UI and a daemon)")
         if self.instance is not None:
             self.instance.dispose()
@@ -445,6 +469,8 @@ def cmd_sandbox(args) -> int:
     if args.action == "stop":
         stop_sandbox(SANDBOX_STATE_FILE)
         print("sandbox stopped")
+        if stop_leftover_demo_daemon(Path(os.environ.get("DAGSTER_HOME") or DEMO_DAGSTER_HOME)):
+            print("stopped the Dagster daemon an interrupted demo left running")
     else:
         from lead_assets.config.environment import sandbox_population
 

@@ -103,3 +103,20 @@ def test_the_final_report_goes_once_every_partition_is_exported(definitions):
         after = dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=ready.cursor,
                                                   asset_selection=selection)
         assert after.get_num_requested(FINAL) == 0  # sent once: a re-export does not send it again
+
+
+def test_an_export_also_sends_qualified_leads_whose_partitions_were_all_exported_before(tmp_path):
+    """A lead qualified by a partition it has no record in (a list row matched later) is not left behind."""
+    from lead_assets.pipeline.partition_work import export_scope
+
+    store = LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}").store()
+    leads = make_leads(3)
+    store.upsert_leads(leads)
+    p3 = "2026-11-27-23:00|sales_navigator"
+    store.record_sources(pd.DataFrame({"source": ["apollo", "zoominfo", "sales_navigator"],
+                                       "vendor_person_id": ["a1", "z1", "s1"], "lead_id": leads["lead_id"],
+                                       "partition_key": [P1, P2, p3]}))
+    ids = list(leads["lead_id"])
+    # P1 is being exported; P3 was exported before its lead qualified; P2 (held back, say) never was
+    assert export_scope(store, "hubspot", [P1], exported={p3}) == [ids[0], ids[2]]
+    assert export_scope(store, "hubspot", [P1], exported=set()) == [ids[0]]

@@ -43,7 +43,8 @@ def test_demo_runs_partitions_through_dagster_then_status_reports_them(tmp_path)
         assert data["progress_pct"] == round(100 * data["collected"] / data["target_collected"], 2)
         assert data["required_fields_rate"] == 1.0
         assert data["crm"]["target"] is None  # the demo's sandbox CRM is not configured in this shell...
-        assert data["crm"]["recorded"]["hubspot"]["created"] == data["qualified"]  # ...but its sync is shown
+        hubspot = data["crm"]["recorded"]["hubspot"]  # ...but its sync is shown: every qualified lead is in it,
+        assert hubspot["created"] + hubspot["updated"] == data["qualified"]  # some updated by a later partition
         assert 0 < data["spend_usd"] < data["budget_usd"]
     finally:
         _run(["sandbox", "stop"], tmp_path)

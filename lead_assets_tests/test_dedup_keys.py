@@ -6,8 +6,9 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id
+from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id, weak_key_frame
 from lead_assets.core.normalise import normalise_leads
+from lead_assets.core.sales_navigator_csv import match_key_name_domain, normalise_person_name
 from lead_assets.core.titles import TitleMatcher
 
 LI = "https://www.linkedin.com/in/jane-doe"
@@ -106,3 +107,65 @@ def test_mint_lead_id_is_stable():
         mint_lead_id("li:https://www.linkedin.com/in/jane-doe-123") == "ld_b1b02a951d0d8fea1d26ef75"
     )  # pinned
     assert mint_lead_id("em:jane@acme.com") != lead_id
+
+
+def _weak_keys_one_by_one(df: pd.DataFrame) -> list[tuple]:
+    """The definition `weak_key_frame` vectorises: per row, name at domain, then name at company name."""
+    out = []
+    for row, name, site, company in zip(df.index, df["full_name"], df["company_website"], df["company_name"],
+                                        strict=True):
+        if (nd := match_key_name_domain(name, site)) is not None:
+            out.append((row, "name_domain", "nd:" + nd))
+        person, employer = normalise_person_name(name), normalise_person_name(company)
+        if person and employer:
+            out.append((row, "name_company", f"nc:{person}|{employer}"))
+    return out
+
+
+def test_weak_key_frame_names_a_person_at_their_employer():
+    df = pd.DataFrame(
+        {
+            "full_name": ["Jane Doe (She/Her)", "José Núñez", "Jane Doe", None, "Wei", "Ann Lee"],
+            "company_website": ["acme.com", "www.Acme.com", "linkedin.com", "acme.com", None, "bad domain"],
+            "company_name": ["Acme, Inc", None, "Acme", "Acme", "Beta", "ÉLAN"],
+        },
+        index=[10, 11, 12, 13, 14, 15],
+    )
+    weak = weak_key_frame(df)
+    assert list(weak.itertuples(index=False, name=None)) == [
+        (10, "name_domain", "nd:jane doe|acme.com"),
+        (10, "name_company", "nc:jane doe|acme inc"),
+        (11, "name_domain", "nd:jose nunez|acme.com"),
+        (12, "name_company", "nc:jane doe|acme"),  # linkedin.com is no employer's website
+        (14, "name_company", "nc:wei|beta"),
+        (15, "name_company", "nc:ann lee|elan"),
+    ]
+    assert weak_key_frame(df.iloc[:0]).empty
+
+
+_NAMEISH = st.one_of(st.none(), st.text(alphabet="aAbé É.-'(Ł) \x00\u0301xyz", max_size=14))
+
+
+@given(st.lists(st.tuples(_NAMEISH, st.one_of(st.none(), st.sampled_from(
+    ["acme.com", "ACME.com", "www.acme.com", "linkedin.com", "uk.linkedin.com", "a b", "x.co"])), _NAMEISH),
+    max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_weak_key_frame_agrees_with_the_row_by_row_definition(rows):
+    df = pd.DataFrame(rows, columns=["full_name", "company_website", "company_name"], dtype=object)
+    assert list(weak_key_frame(df).itertuples(index=False, name=None)) == _weak_keys_one_by_one(df)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_ascii_names_skip_unicode_folding_without_changing_the_key(s):
+    import unicodedata
+
+    from lead_assets.core.sales_navigator_csv import _NAME_PUNCT_RE, _PARENTHETICAL_RE, clean_str
+
+    cleaned = clean_str(s)
+    if cleaned is None:
+        assert normalise_person_name(s) is None
+        return
+    folded = unicodedata.normalize("NFKD", _PARENTHETICAL_RE.sub(" ", cleaned).casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    assert normalise_person_name(s) == (" ".join(_NAME_PUNCT_RE.sub("", folded).split()) or None)

@@ -252,6 +252,7 @@ def ensure_online(cluster: tuple[str, str], admin_url: str) -> None:
     raise AssertionError("PostgreSQL did not come back")
 
 
+@pytest.mark.serial  # restarts the shared PostgreSQL server: `make test` runs it after the parallel tests
 def test_postgres_restarted_during_a_batch_write(sandbox, pg_url, caplog):
     from lead_assets_tests.conftest import PG_ADMIN_URL
 

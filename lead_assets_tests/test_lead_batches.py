@@ -217,3 +217,17 @@ def test_a_vendor_record_without_a_company_domain_is_found_by_name_at_company_na
     assert lead_of["sn1"] == lead_of["a1"] and len(store.read_leads()) == 1
     method = store.read_sql("SELECT match_method FROM lead_sources WHERE vendor_person_id = 'sn1'")
     assert method["match_method"].tolist() == ["name_company"]
+
+
+def test_a_person_a_concurrent_run_stored_after_the_lookup_is_merged_not_overwritten(store, monkeypatch):
+    # Another run stores Jane with a verified email just after this batch looked her keys up: the
+    # batch mints the same lead id, its keys are not new any more, so the stored row is read and merged.
+    run(store, [person("a1", email="jane@acme.com", email_status="verified", organization={"name": "Acme"})])
+    index = DedupIndex(store, None)
+    monkeypatch.setattr(index, "lookup", lambda keys: {})
+    out = store_batch(records(person("a1", email="jane@acme.com", email_status="unverified", title="CEO",
+                                     organization={"name": "Acme", "primary_domain": "acme.com"})),
+                      source="apollo", partition_key=PK, store=store, index=index, matcher=MATCHER)
+    assert (out.new_leads, out.merged) == (0, 1)
+    lead = store.read_leads().iloc[0]
+    assert lead["email_status"] == "verified" and lead["job_title"] == "Senior PPC Manager"  # stored values first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from lead_assets.core.lead_schema import LEAD_COLUMNS
+from lead_assets.core.lead_schema import LEAD_COLUMNS, LeadFrameError
 from lead_assets.store.database import apply_migrations, migrations, normalize_url
 from lead_assets.store.lead_store import LeadStore, UpsertResult
 from lead_assets.store.metrics import sprint_metrics
@@ -229,18 +230,44 @@ def test_a_subset_of_columns_leaves_the_others_alone(store):
     assert b["created_at"] is not pd.NaT and b["updated_at"] is not pd.NaT
 
 
-def test_a_bad_row_writes_nothing_of_its_batch(store):
-    store.upsert_leads(frame(lead("A", data_quality_score=10)))
+def test_a_row_failing_in_the_database_writes_nothing_of_its_batch(store):
+    store.upsert_leads(frame(lead("A", data_quality_score=10), lead("Z")))
     batch = frame(
         lead("A", data_quality_score=90),
         lead("B"),
-        lead("C", data_quality_score=150),  # violates CHECK (0..100)
+        lead("C", linkedin_url="https://www.linkedin.com/in/Z"),  # Z's profile: UNIQUE, only the database knows
         lead("D"),
     )
     with pytest.raises(sqlalchemy.exc.IntegrityError):
         store.upsert_leads(batch)
-    assert count(store, "leads") == 1
+    assert count(store, "leads") == 2
     assert store.fetch_leads(["A"]).iloc[0]["data_quality_score"] == 10
+
+
+def test_a_row_the_lead_schema_refuses_is_quarantined_with_the_reason_and_the_rest_stored(store):
+    store.upsert_leads(frame(lead("A", data_quality_score=10)))
+    batch = frame(
+        lead("A", data_quality_score=90),
+        lead("B"),
+        lead("C", data_quality_score=150),  # the database's CHECK (0..100), seen before it
+        lead("D", linkedin_url="linkedin.com/in/d", email_status="bounced"),
+        lead(None),
+    )
+    result = store.upsert_leads(batch)
+    assert (result.inserted, result.updated) == (1, 1) and set(result.rejected) == {"C", "D", "None"}
+    assert sorted(store.read_leads()["lead_id"]) == ["A", "B"]
+    assert store.fetch_leads(["A"]).iloc[0]["data_quality_score"] == 90
+    quarantined = store.read_sql("SELECT source, partition_key, reason, payload FROM quarantine ORDER BY payload")
+    assert len(quarantined) == 3 and set(quarantined["source"]) == {"apollo"}
+    reasons = dict(zip([json.loads(p)["lead_id"] for p in quarantined["payload"]], quarantined["reason"],
+                       strict=True))
+    assert reasons["C"] == "lead row fails the lead schema: data_quality_score: score_0_to_100 (150)"
+    assert "linkedin_url: canonical_linkedin_url (linkedin.com/in/d)" in reasons["D"]
+    assert "email_status: isin" in reasons["D"] and "(bounced)" in reasons["D"]
+    assert reasons[None] == "lead row fails the lead schema: lead_id: not_nullable (None)"
+    # A replay quarantines nothing twice.
+    store.upsert_leads(batch)
+    assert count(store, "quarantine") == 3
 
 
 def test_duplicate_linkedin_url_in_a_batch_fails_it_whole(store):
@@ -257,15 +284,15 @@ def test_blank_linkedin_urls_do_not_collide(store):
 @pytest.mark.parametrize(
     ("df", "message"),
     [
-        (pd.DataFrame({"lead_id": ["A", "A"]}), "duplicate lead_ids"),
-        (pd.DataFrame({"full_name": ["x"]}), "needs a lead_id"),
-        (pd.DataFrame({"lead_id": ["A"], "nope": [1]}), "not LEAD_COLUMNS"),
-        (pd.DataFrame({"lead_id": [None]}), "without lead_id"),
+        (pd.DataFrame({"lead_id": ["A", "A"]}), r"lead_id: field_uniqueness \(A\)"),
+        (pd.DataFrame({"full_name": ["x"]}), r"column_in_dataframe \(lead_id\)"),
+        (pd.DataFrame({"lead_id": ["A"], "nope": [1]}), r"column_in_schema \(nope\)"),
     ],
 )
 def test_malformed_frames_are_refused(store, df, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(LeadFrameError, match=message):
         store.upsert_leads(df)
+    assert count(store, "leads") == 0 and count(store, "quarantine") == 0
 
 
 def test_an_empty_frame_is_a_no_op(store):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from lead_assets.core.normalise import (
     LEAD_INPUT_COLUMNS,
+    _parse_website_domain,
     _plain_two_words,
     _validate_email_text,
     canonical_linkedin_url,
@@ -248,6 +249,14 @@ def test_email_fast_path_agrees_with_validator(s):
     if s.startswith("email_not_unlocked@"):
         expected = (None, "missing")
     assert _validate_email_text(s) == expected
+
+
+@given(st.one_of(st.text(alphabet="abcxyz019-.w:/@ _", max_size=24), st.from_regex(
+    r"(https?://)?(www\.)?([a-z0-9\-]{1,8}\.){1,3}[a-z0-9\-]{1,6}(:443)?/?", fullmatch=True)))
+@settings(max_examples=400, deadline=None)
+def test_domain_fast_path_agrees_with_the_parser(s):
+    """A bare lower-case host skips the parser only when the parser would return it unchanged."""
+    assert website_domain(s) == _parse_website_domain(s)
 
 
 @given(st.text(max_size=40))

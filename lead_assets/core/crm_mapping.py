@@ -1,6 +1,8 @@
 """Pure CRM mapping: leads DataFrame -> HubSpot inputs / Salesforce CSV, plus the rules around it.
 
-* `map_leads` applies the configured field rules column by column: control characters out,
+* `map_leads` validates the leads against the lead schema (`lead_schema.LeadRow`: a row that
+  fails is rejected with the failure as its reason) and applies the configured field rules
+  column by column: control characters out,
   spreadsheet formulas neutralised, too-long values truncated or the lead rejected with the
   reason, required fields checked, and a content hash of exactly what would be sent.
 * `validate_hubspot_mapping` / `validate_salesforce_mapping` check the rules against the
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lead_assets.core.crm_config import FieldRule
+from lead_assets.core.lead_schema import LEAD_COLUMNS, lead_row_problems
 from lead_assets.core.normalise import map_distinct
 
 # Cells a spreadsheet would evaluate: =, +, -, @ (and tab / CR, which some apps strip first).
@@ -153,6 +156,16 @@ def _limit(rule: FieldRule, max_lengths: Mapping[str, int] | None) -> int | None
     return min(limits) if limits else None
 
 
+def _schema_reasons(leads: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """Why each lead fails the lead schema ("lead schema: ..."), None for the leads that fit."""
+    problems = lead_row_problems(leads[[c for c in leads.columns if c in LEAD_COLUMNS]].reset_index(drop=True))
+    failed = np.zeros(len(index), dtype=bool)
+    failed[problems.index.to_numpy(dtype=np.int64)] = True
+    reasons = pd.Series(None, index=index, dtype=object)
+    reasons[failed] = ("lead schema: " + problems.sort_index()).to_numpy()
+    return reasons
+
+
 def map_leads(
     leads: pd.DataFrame,
     rules: Sequence[FieldRule],
@@ -169,7 +182,7 @@ def map_leads(
     index = pd.Index(leads["lead_id"].astype(str), name="lead_id")
     frame = leads.set_axis(index, axis=0)
     values = pd.DataFrame(index=index)
-    reasons = pd.Series(None, index=index, dtype=object)
+    reasons = _schema_reasons(leads, index)
     truncated = pd.Series("", index=index, dtype=object)
     for rule in rules:
         raw = frame[rule.lead_field] if rule.lead_field in frame.columns else pd.Series(None, index=index)

@@ -20,7 +20,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from lead_assets.core.sales_navigator_csv import match_key_name_domain, normalise_person_name
+from lead_assets.core.normalise import map_distinct, website_domain
+from lead_assets.core.sales_navigator_csv import normalise_person_name
 
 KEY_PRIORITY: tuple[str, ...] = ("linkedin", "email", "vendor")
 KEY_PREFIX: dict[str, str] = {"linkedin": "li:", "email": "em:", "vendor": "vid:"}
@@ -43,15 +44,26 @@ def vendor_key(source: str, vendor_person_id: object) -> str | None:
     return None if vid is None else f"vid:{source}:{vid}"
 
 
-def weak_keys(full_name: object, company_website: object, company_name: object) -> list[tuple[str, str]]:
-    """(kind, key) of a person's name at their employer: by domain ("name_domain"), then by company name."""
-    out = []
-    if (nd := match_key_name_domain(full_name, company_website)) is not None:
-        out.append(("name_domain", "nd:" + nd))
-    name, company = normalise_person_name(full_name), normalise_person_name(company_name)
-    if name and company:
-        out.append(("name_company", f"nc:{name}|{company}"))
-    return out
+def weak_key_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Long DataFrame(`row`, `kind`, `key`): `weak_keys` of every row of normalised leads.
+
+    Rows in df order, and within a row name_domain before name_company, as `weak_keys` lists
+    them. Names, domains and company names are normalised once per distinct value.
+    """
+    name = map_distinct(df["full_name"], normalise_person_name).to_numpy(dtype=object)
+    domain = map_distinct(df["company_website"], website_domain).to_numpy(dtype=object)
+    company = map_distinct(df["company_name"], normalise_person_name).to_numpy(dtype=object)
+    has_name = ~pd.isna(name)
+    on_linkedin = np.fromiter((isinstance(d, str) and (d == "linkedin.com" or d.endswith(".linkedin.com"))
+                               for d in domain), bool, len(domain))
+    by_domain = np.flatnonzero(has_name & ~pd.isna(domain) & ~on_linkedin)
+    by_company = np.flatnonzero(has_name & ~pd.isna(company))
+    pos = np.concatenate([by_domain, by_company])
+    order = np.argsort(pos, kind="stable")  # by row, name_domain first
+    keys = np.array([f"nd:{name[i]}|{domain[i]}" for i in by_domain]
+                    + [f"nc:{name[i]}|{company[i]}" for i in by_company], dtype=object)
+    kinds = np.array(["name_domain"] * len(by_domain) + ["name_company"] * len(by_company), dtype=object)
+    return pd.DataFrame({"row": df.index.take(pos[order]).to_numpy(), "kind": kinds[order], "key": keys[order]})
 
 
 def _id_text(value: object) -> str | None:

@@ -109,9 +109,8 @@ def clean_str(value: object, max_len: int | None = None) -> str | None:
 
 
 def clean_text(s: pd.Series, max_len: int | None = None) -> pd.Series:
-    """`clean_str` over a Series (object dtype, None for missing), index kept."""
-    values = s.to_numpy(dtype=object)
-    return pd.Series([clean_str(v, max_len) for v in values], index=s.index, dtype=object)
+    """`clean_str` over a Series (object dtype, None for missing), index kept; each distinct value once."""
+    return map_distinct(s, clean_str if max_len is None else lambda v: clean_str(v, max_len))
 
 
 def map_distinct(s: pd.Series, func: Callable[[Hashable], object]) -> pd.Series:
@@ -477,11 +476,23 @@ def normalise_phones(s: pd.Series, region: str = "US") -> pd.Series:
 _SCHEME_RE = re.compile(r"^(?:[a-z][a-z0-9+.\-]*:)?//")
 
 
+# A bare lower-case host name, as vendors mostly send it: already what `website_domain` returns.
+_FAST_DOMAIN_RE = re.compile(
+    r"(?!www\.)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+(?=[a-z0-9\-]*[a-z])[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
+)
+
+
 def website_domain(value: object) -> str | None:
     """Bare lower-case domain of a website ("https://www.Acme.com:443/x?y" -> "acme.com").
 
     None for text with spaces, without a dot, with invalid labels or a numeric TLD.
     """
+    if isinstance(value, str) and len(value) <= 253 and _FAST_DOMAIN_RE.fullmatch(value) is not None:
+        return value
+    return _parse_website_domain(value)
+
+
+def _parse_website_domain(value: object) -> str | None:
     s = clean_str(value)
     if s is None or " " in s or len(s) > MAX_URL_LENGTH:
         return None
@@ -597,16 +608,17 @@ def location_checks(df: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def required_field_validity(df: pd.DataFrame) -> pd.DataFrame:
+def required_field_validity(df: pd.DataFrame, loc: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Bool DataFrame, one column per REQUIRED_FIELDS entry, for normalised leads.
 
     full_name: 1-200 chars with a letter; linkedin_url: canonical (not None); job_title
     and company_name: 1-200 chars; location: a city (<= 200 chars) and a state, which must
     be a US state code when the country is US or unknown. Scoring uses this too, so the
-    6-point parts and `validation_errors` always agree.
+    6-point parts and `validation_errors` always agree. `loc`: `location_checks(df)`, when
+    the caller has it already.
     """
     full = column_or_none(df, "full_name")
-    loc = location_checks(df)
+    loc = location_checks(df) if loc is None else loc
     full_ok = _length_ok(full) & np.fromiter(
         (isinstance(v, str) and _HAS_LETTER.search(v) is not None for v in full.to_numpy(dtype=object)),
         bool,
@@ -636,8 +648,8 @@ def _validation_errors(out: pd.DataFrame, raw_linkedin: pd.Series) -> list[str]:
     full = column_or_none(out, "full_name")
     full_present = present_mask(full)
     full_len = np.fromiter((isinstance(v, str) and len(v) > MAX_FIELD_LENGTH for v in full), bool, n)
-    valid = required_field_validity(out)
     loc = location_checks(out)
+    valid = required_field_validity(out, loc)
     linkedin_bad = ~valid["linkedin_url"].to_numpy()
     # Only rows without a canonical URL need to know whether the vendor sent anything.
     raw_linkedin_present = np.zeros(n, dtype=bool)

@@ -204,8 +204,11 @@ def normalise_person_name(name: object) -> str | None:
     if s is None:
         return None
     s = _PARENTHETICAL_RE.sub(" ", s)
-    s = unicodedata.normalize("NFKD", s.casefold())
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    if s.isascii():  # most names: casefold is lower, and NFKD finds no accent to strip
+        s = s.lower()
+    else:
+        s = unicodedata.normalize("NFKD", s.casefold())
+        s = "".join(ch for ch in s if not unicodedata.combining(ch))
     s = " ".join(_NAME_PUNCT_RE.sub("", s).split())
     return s or None
 

@@ -39,7 +39,8 @@ PARTS: tuple[str, ...] = ("required_fields", "email", "company_data", "job_title
 
 def _parts_in_thirds(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """Each part of the score per row, as int64 arrays of thirds of a point."""
-    valid = required_field_validity(df).to_numpy()
+    loc = location_checks(df)
+    valid = required_field_validity(df, loc).to_numpy()
     required = valid.sum(axis=1).astype(np.int64) * _REQUIRED_EACH
 
     email = column_or_none(df, "email").to_numpy(dtype=object)
@@ -65,7 +66,6 @@ def _parts_in_thirds(df: pd.DataFrame) -> dict[str, np.ndarray]:
     titled = present_mask(column_or_none(df, "job_title"))
     title_pts = np.where(target, _TITLE_TARGET, np.where(titled, _TITLE_OTHER, 0))
 
-    loc = location_checks(df)
     n_loc = loc["city_present"].astype(np.int64) + loc["us_state"].astype(np.int64)
     location_pts = np.select([n_loc == 2, n_loc == 1], [_LOCATION_BOTH, _LOCATION_ONE], 0)
 

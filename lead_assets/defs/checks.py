@@ -13,6 +13,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from lead_assets.config.settings import sprint_config
+from lead_assets.core.for_people import for_people
 from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import sprint_partitions
 from lead_assets.defs.resources import LeadStoreResource
@@ -27,10 +28,11 @@ def _target_check(name: str, metric: str, target: Callable, at_least: bool, desc
         if value is None:
             return dg.AssetCheckResult(passed=True, metadata={"value": "none yet", "target": goal})
         passed = value >= goal if at_least else value < goal
+        shown = for_people({metric: float(value), f"target_{metric}": float(goal)})
         return dg.AssetCheckResult(
             passed=passed,
             severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
-            metadata={"value": float(value), "target": float(goal), "leads": m["unique"]},
+            metadata={"value": float(value), "target": float(goal), **shown, "leads": m["unique"]},
         )
 
     return _check

@@ -15,7 +15,7 @@ from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import CRM_POOL, VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import CrmResource, LeadStoreResource
 from lead_assets.pipeline.crm_sync import sync_to_crm
-from lead_assets.pipeline.partition_work import partitions_lead_ids, unexplained_qualified
+from lead_assets.pipeline.partition_work import export_scope, partitions_lead_ids, unexplained_qualified
 from lead_assets.store.suppression import suppressed_lead_ids
 
 # eager() without its latest-time-window and missing-deps clauses: a backfill of past hours must
@@ -59,7 +59,8 @@ def crm_exports(context: dg.AssetExecutionContext, lead_store: LeadStoreResource
     if config.target is None:
         context.log.warning("CRM_TARGET is unset: no CRM sync")
         return dg.MaterializeResult(metadata={"crm": "none", "message": "CRM_TARGET is unset: no CRM sync"})
-    lead_ids = partitions_lead_ids(store, partitions)
+    exported = set(context.instance.get_materialized_partitions(context.asset_key))
+    lead_ids = export_scope(store, config.target, partitions, exported)
     report = sync_to_crm(store, config.target, crm.client(config, logger=context.log), config,
                          run_id=context.run.run_id, log=context.log, lead_ids=lead_ids,
                          suppressed=suppressed_lead_ids(store))

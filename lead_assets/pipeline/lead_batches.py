@@ -12,14 +12,14 @@ A record that cannot identify a person goes to quarantine with its reason and pa
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id, weak_keys
+from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id, weak_key_frame
 from lead_assets.core.lead_schema import LEAD_COLUMNS
 from lead_assets.core.normalise import normalise_leads
 from lead_assets.core.scoring import score_leads
@@ -135,7 +135,7 @@ def resolve_lead_ids(keys: pd.DataFrame, known: dict[str, str]) -> tuple[dict[An
     return lead_of_row, method_of_row
 
 
-def join_by_name_at_employer(store, conn, df: pd.DataFrame, weak: list[tuple[Any, str, str]],
+def join_by_name_at_employer(store, conn, df: pd.DataFrame, weak: pd.DataFrame,
                              owners: dict[str, str], lead_of_row: dict[Any, str],
                              method_of_row: dict[Any, str]) -> None:
     """Point each new person at the stored lead that owns one of their weak keys, in place.
@@ -146,9 +146,7 @@ def join_by_name_at_employer(store, conn, df: pd.DataFrame, weak: list[tuple[Any
     two namesakes in one batch are never joined. A person with a LinkedIn URL joins only a
     lead without one (two profiles are two people). Every row of a joined person moves with it.
     """
-    batch = set(lead_of_row.values())
-    candidates = [(row, kind, owners[k]) for row, kind, k in weak
-                  if method_of_row[row] == "new" and k in owners and owners[k] not in batch]
+    candidates = _outside_owners(weak, owners, lead_of_row, method_of_row)
     if not candidates:
         return
     has_url = df["linkedin_url"].notna()
@@ -163,6 +161,14 @@ def join_by_name_at_employer(store, conn, df: pd.DataFrame, weak: list[tuple[Any
     for row, lead in lead_of_row.items():
         if lead in joined:
             lead_of_row[row], method_of_row[row] = joined[lead]
+
+
+def _outside_owners(weak: pd.DataFrame, owners: Mapping[str, str], lead_of_row: dict[Any, str],
+                    method_of_row: dict[Any, str]) -> list[tuple[Any, str, str]]:
+    """(row, kind, owner) of each weak key of a new person that a lead outside the batch owns."""
+    batch = set(lead_of_row.values())
+    return [(row, kind, owners[k]) for row, kind, k in zip(weak["row"], weak["kind"], weak["key"], strict=True)
+            if method_of_row[row] == "new" and k in owners and owners[k] not in batch]
 
 
 def merge_people(existing: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
@@ -225,81 +231,142 @@ def store_batch(
 
     if quarantine_rows:
         store.quarantine(pd.DataFrame(quarantine_rows))
-        outcome.quarantined = len(quarantine_rows)
+        outcome.quarantined += len(quarantine_rows)
     return outcome
 
 
+class _NameJoinRace(Exception):
+    """A concurrent run registered one of the batch's weak keys after the lookup: redo in order."""
+
+
 def _store_people(df, source, partition_key, store, index, matcher, now) -> BatchOutcome:
-    outcome = BatchOutcome()
     keys = lead_keys(df, source)
     extra = [(row, key) for row, row_keys in df["_extra_keys"].items() for key in row_keys]
     if extra:
         keys = pd.concat([keys, pd.DataFrame({"row": [r for r, _ in extra], "kind": "alternate",
                                               "key": [k for _, k in extra]})], ignore_index=True)
-    known = index.lookup(keys["key"].unique().tolist())
+    weak = weak_key_frame(df)
+    # One lookup for both: a weak key nobody owns yet lets the batch register all its keys at once.
+    known = index.lookup([*keys["key"].unique().tolist(), *weak["key"].unique().tolist()])
     lead_of_row, method_of_row = resolve_lead_ids(keys, known)
-    weak = [(row, kind, k) for row, name, site, company in zip(
-        df.index, df["full_name"], df["company_website"], df["company_name"], strict=True)
-        for kind, k in weak_keys(name, site, company)]
+    if not _outside_owners(weak, known, lead_of_row, method_of_row):
+        try:
+            return _store_resolved(df, keys, weak, dict(lead_of_row), dict(method_of_row), source,
+                                   partition_key, store, index, matcher, now, register_weak_first=False)
+        except _NameJoinRace:
+            pass  # rolled back: the same batch again, weak keys first
+    return _store_resolved(df, keys, weak, lead_of_row, method_of_row, source, partition_key, store, index,
+                           matcher, now, register_weak_first=True)
 
+
+def _store_resolved(df, keys, weak, lead_of_row, method_of_row, source, partition_key, store, index, matcher,
+                    now, *, register_weak_first: bool) -> BatchOutcome:
+    """Register the batch's keys, then merge, score and store its people and their sources, in one transaction.
+
+    A name at an employer belongs to whoever stored it first (this batch or a concurrent run a
+    moment ago), and a new person of that name joins them before their other keys are
+    registered. Without `register_weak_first` (no weak key was known at lookup) all keys go in
+    one statement, and a weak key that turns out to be owned outside the batch (a concurrent
+    run) raises `_NameJoinRace`, rolling everything back.
+    """
+    weak_proposal = {k: lead_of_row[r] for r, k in zip(weak["row"], weak["key"], strict=True)}
     # The index is the arbiter: a concurrent run may have registered the same person first.
     primary = dict(zip(*keys.drop_duplicates("row")[["row", "key"]].to_dict("list").values(), strict=True))
     # (lead_keys lists each row's keys in priority order first; alternate keys come after them)
     # Keys, leads and sources commit together or not at all: a batch that dies half-way leaves
     # nothing that would make a re-run believe these people were already stored.
+    inserted: set[str] = set()  # keys this transaction wrote itself
     with store.transaction() as conn:
-        # Weak keys first: a name at an employer belongs to whoever stored it first (this batch or a
-        # concurrent run a moment ago), and a new person of that name joins them before their
-        # other keys are registered.
-        owners = index.register({k: lead_of_row[r] for r, _, k in weak}, conn=conn) if weak else {}
-        join_by_name_at_employer(store, conn, df, weak, owners, lead_of_row, method_of_row)
+        if register_weak_first:
+            owners = index.register(weak_proposal, conn=conn, inserted=inserted) if weak_proposal else {}
+            join_by_name_at_employer(store, conn, df, weak, owners, lead_of_row, method_of_row)
+            strong = _strong_proposal(keys, lead_of_row)
+            winners = index.register(strong, conn=conn, inserted=inserted)
+        else:
+            strong = _strong_proposal(keys, lead_of_row)
+            winners = index.register({**weak_proposal, **strong}, conn=conn, inserted=inserted)
+            owners = {k: winners[k] for k in weak_proposal}
+            if _outside_owners(weak, owners, lead_of_row, method_of_row):
+                raise _NameJoinRace()
         df = df.assign(lead_id=df.index.map(lead_of_row), match_method=df.index.map(method_of_row))
         hinted = df["_match_hint"].notna()
         df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
-        winners = index.register({k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)},
-                                 conn=conn)
         df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
-
-        existing = store.fetch_leads(df["lead_id"].unique().tolist())
-        known_ids = set(existing["lead_id"])
-        is_new = ~df["lead_id"].isin(known_ids) & ~df["lead_id"].duplicated()
-        outcome.merged += int((~is_new).sum())
-
-        incoming = df.assign(
-            data_source=source,
-            first_partition_key=partition_key,
-            data_collected_date=now,
-            created_at=now,
-            updated_at=now,
-        )
-        lead_cols = [c for c in LEAD_COLUMNS if c in incoming.columns]
-        needs_merge = incoming["lead_id"].isin(known_ids) | incoming["lead_id"].duplicated(keep=False)
-        fresh = incoming.loc[~needs_merge, lead_cols]
-        if needs_merge.any():
-            merged = merge_people(existing.reindex(columns=lead_cols), incoming.loc[needs_merge, lead_cols])
-            merged = _renormalise(merged, lead_cols, matcher)
-            people = pd.concat([fresh, merged], ignore_index=True)
-        else:
-            people = fresh
-        people = score_leads(people)
-        result = store.upsert_leads(people[[c for c in LEAD_COLUMNS if c in people.columns]], conn=conn)
-        outcome.new_leads += result.inserted
-        outcome.lead_ids.extend(people["lead_id"].tolist())
-
+        unseen = _unseen_leads(df, lead_of_row, method_of_row, {**weak_proposal, **strong}, inserted)
+        outcome, rejected = _store_leads(df, source, partition_key, store, matcher, now, conn, unseen)
+        stored = df[~df["lead_id"].isin(rejected)]  # a refused lead is a quarantine row, not a source's lead
         store.record_sources(
             pd.DataFrame(
                 {
                     "source": source,
-                    "vendor_person_id": df["vendor_person_id"].astype(str),
-                    "lead_id": df["lead_id"],
+                    "vendor_person_id": stored["vendor_person_id"].astype(str),
+                    "lead_id": stored["lead_id"],
                     "partition_key": partition_key,
-                    "match_method": df["match_method"],
+                    "match_method": stored["match_method"],
                 }
             ).drop_duplicates(["source", "vendor_person_id"]),
             conn=conn,
         )
     index.publish({**owners, **winners})  # Redis learns the keys only once they are committed
     return outcome
+
+
+def _strong_proposal(keys: pd.DataFrame, lead_of_row: dict[Any, str]) -> dict[str, str]:
+    return {k: lead_of_row[r] for r, k in zip(keys["row"], keys["key"], strict=True)}
+
+
+def _unseen_leads(df: pd.DataFrame, lead_of_row: dict[Any, str], method_of_row: dict[Any, str],
+                  proposal: Mapping[str, str], inserted: set[str]) -> set[str]:
+    """Lead ids this batch minted whose every key it registered itself: no stored lead can have them.
+
+    A lead id is minted from one of its person's keys, and a lead is stored together with its keys
+    (erasure deletes the lead before its keys), so a key nobody had registered names no stored lead.
+    Such ids need no read of the stored row before the merge.
+    """
+    minted = {lead for row, lead in lead_of_row.items() if method_of_row[row] == "new"}
+    minted -= {lead for row, lead in lead_of_row.items() if method_of_row[row] != "new"}
+    minted -= {lead for key, lead in proposal.items() if key not in inserted}
+    # a row whose key someone else won keeps that winner's id, which is not ours to call new
+    moved = df["lead_id"].to_numpy(dtype=object) != df.index.map(lead_of_row).to_numpy(dtype=object)
+    return minted - set(df.loc[moved, "lead_id"]) - set(df.index[moved].map(lead_of_row))
+
+
+def _store_leads(df, source, partition_key, store, matcher, now, conn, unseen: set[str]
+                 ) -> tuple[BatchOutcome, set[str]]:
+    """Merge the batch's people with the stored ones, score and upsert them (in `conn`'s transaction).
+
+    `unseen`: lead ids no stored lead can have (see `_unseen_leads`), not read back.
+    Returns the outcome and the lead ids the store refused (quarantined by the lead schema).
+    """
+    outcome = BatchOutcome()
+    existing = store.fetch_leads([i for i in df["lead_id"].unique().tolist() if i not in unseen], conn=conn)
+    known_ids = set(existing["lead_id"])
+    is_new = ~df["lead_id"].isin(known_ids) & ~df["lead_id"].duplicated()
+    outcome.merged += int((~is_new).sum())
+
+    incoming = df.assign(
+        data_source=source,
+        first_partition_key=partition_key,
+        data_collected_date=now,
+        created_at=now,
+        updated_at=now,
+    )
+    lead_cols = [c for c in LEAD_COLUMNS if c in incoming.columns]
+    needs_merge = incoming["lead_id"].isin(known_ids) | incoming["lead_id"].duplicated(keep=False)
+    fresh = incoming.loc[~needs_merge, lead_cols]
+    if needs_merge.any():
+        merged = merge_people(existing.reindex(columns=lead_cols), incoming.loc[needs_merge, lead_cols])
+        merged = _renormalise(merged, lead_cols, matcher)
+        people = pd.concat([fresh, merged], ignore_index=True)
+    else:
+        people = fresh
+    people = score_leads(people)
+    result = store.upsert_leads(people[[c for c in LEAD_COLUMNS if c in people.columns]], conn=conn)
+    rejected = set(result.rejected)
+    outcome.new_leads += result.inserted
+    outcome.quarantined += int(df["lead_id"].isin(rejected).sum())
+    outcome.lead_ids.extend(lid for lid in people["lead_id"].tolist() if lid not in rejected)
+    return outcome, rejected
 
 
 def _renormalise(merged: pd.DataFrame, lead_cols: list[str], matcher: TitleMatcher) -> pd.DataFrame:

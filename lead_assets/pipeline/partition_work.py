@@ -55,6 +55,26 @@ def partitions_lead_ids(store, partition_keys: list[str]) -> list[str]:
     return df["lead_id"].tolist()
 
 
+def export_scope(store, crm: str, partition_keys: list[str], exported: set[str]) -> list[str]:
+    """The leads an export of `partition_keys` sends: theirs, plus qualified leads no export has sent yet
+    whose every source partition is exported (or being exported now).
+
+    A lead can become qualified through a partition it has no record in (a Sales Navigator row matched
+    later lands under the list's own partition, which may be exported already): without this sweep it
+    would wait for a re-run. A lead of a partition held back by its blocking check stays held back."""
+    ids = partitions_lead_ids(store, partition_keys)
+    done = exported | set(partition_keys)
+    never_sent = store.read_sql(
+        "SELECT ls.lead_id, ls.partition_key FROM leads l JOIN lead_sources ls ON ls.lead_id = l.lead_id "
+        "WHERE l.is_qualified = :t AND NOT EXISTS "
+        "(SELECT 1 FROM crm_sync_state s WHERE s.lead_id = l.lead_id AND s.crm = :crm)",
+        {"t": True, "crm": crm})
+    if never_sent.empty:
+        return ids
+    ready = never_sent.groupby("lead_id")["partition_key"].agg(lambda keys: set(keys) <= done)
+    return list(dict.fromkeys([*ids, *ready[ready].index.tolist()]))
+
+
 def unexplained_qualified(store, crm: str, lead_ids: list[str]) -> int:
     """Qualified leads among `lead_ids` with no CRM outcome yet (no sync state, or still pending)."""
     if not lead_ids:

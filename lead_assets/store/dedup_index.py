@@ -56,11 +56,10 @@ _KIND_OF_PREFIX = {prefix: kind for kind, prefix in KEY_PREFIX.items()}
 def key_kind(key: str) -> str:
     """The kind recorded for a key: 'linkedin', 'email' or 'vendor' for the keys of
     `core.dedup_keys` ('li:', 'em:', 'vid:'); otherwise the text before the first ':'."""
-    for prefix, kind in _KIND_OF_PREFIX.items():
-        if key.startswith(prefix):
-            return kind
     prefix, sep, _ = key.partition(":")
-    return prefix if sep and prefix else "other"
+    if not sep:
+        return "other"
+    return _KIND_OF_PREFIX.get(prefix + sep) or prefix or "other"
 
 
 class DedupIndex:
@@ -158,14 +157,16 @@ class DedupIndex:
                 return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
         return self._db_lookup(keys)
 
-    def register(self, mapping: Mapping[str, str], kind: str | None = None, *, conn=None) -> dict[str, str]:
+    def register(self, mapping: Mapping[str, str], kind: str | None = None, *, conn=None,
+                 inserted: set[str] | None = None) -> dict[str, str]:
         """Register key -> lead_id pairs; return the authoritative lead_id of every key.
 
         A key registered earlier (by anyone) keeps its lead_id: callers must use the
         returned mapping, not their proposal. `kind` defaults to `key_kind(key)`.
         With `conn`, the keys are written in the caller's transaction (so they commit or
         roll back with the leads they point at) and the caller must `publish` the
-        winners to Redis after its commit.
+        winners to Redis after its commit. `inserted`, when given, receives the keys this
+        call wrote itself (PostgreSQL only; on SQLite it stays as it was).
         """
         proposal = {str(k): str(v) for k, v in mapping.items()}
         if not proposal:
@@ -174,18 +175,27 @@ class DedupIndex:
         # In key order, so two transactions registering overlapping keys wait rather than deadlock.
         rows = sorted((k, v, kind or key_kind(k), now) for k, v in proposal.items())
         if conn is not None:
-            return self._register_rows(conn, rows, list(proposal))
+            return self._register_rows(conn, rows, list(proposal), inserted)
         with self.store.transaction() as own:
-            winners = self._register_rows(own, rows, list(proposal))
+            winners = self._register_rows(own, rows, list(proposal), inserted)
         self.publish(winners)
         return winners
 
-    def _register_rows(self, conn, rows, keys: list[str]) -> dict[str, str]:
-        self.store._insert_new(conn, "dedup_keys", ["key", "lead_id", "kind", "created_at"], rows, "key")
-        return {
-            r["key"]: r["lead_id"]
-            for r in self.store._in_chunks(conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", keys)
-        }
+    def _register_rows(self, conn, rows, keys: list[str], inserted: set[str] | None = None) -> dict[str, str]:
+        columns = ["key", "lead_id", "kind", "created_at"]
+        if self.store.dialect == "postgresql":  # the inserted rows name their own winner: read only the others
+            won = dict(self.store._insert_new_returning(conn, "dedup_keys", columns, rows, "key", "key, lead_id"))
+            if inserted is not None:
+                inserted.update(won)
+        else:
+            self.store._insert_new(conn, "dedup_keys", columns, rows, "key")
+            won = {}
+        rest = [k for k in keys if k not in won]
+        won.update(
+            (r["key"], r["lead_id"])
+            for r in self.store._in_chunks(conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", rest)
+        )
+        return won
 
     def publish(self, winners: Mapping[str, str]) -> None:
         """Copy committed key -> lead_id pairs into Redis (after the commit: a later re-warm reads them anyway)."""

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
 from lead_assets.config.settings import default_database_url
-from lead_assets.core.lead_schema import LEAD_COLUMNS
+from lead_assets.core.lead_schema import LEAD_COLUMNS, lead_row_problems
 from lead_assets.store.database import apply_migrations, create_store_engine, retry_transient
 
 log = logging.getLogger(__name__)
@@ -87,10 +87,14 @@ _stage_ids = itertools.count()
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """Rows of an upsert batch that were new vs already stored."""
+    """Rows of an upsert batch that were new vs already stored, and those the lead schema refused.
+
+    `rejected` holds the lead_ids of refused rows (quarantined, not written).
+    """
 
     inserted: int
     updated: int
+    rejected: tuple[str, ...] = ()
 
 
 # --- value conversion ------------------------------------------------------------------
@@ -240,6 +244,25 @@ def _payload_text(value: Any) -> str:
     return clean_text(value)
 
 
+def _schema_quarantine_rows(rejected: pd.DataFrame, problems: pd.Series) -> pd.DataFrame:
+    """Quarantine rows for lead rows the lead schema refused: the failure is the reason, the row the payload."""
+    def column(name: str, default: str) -> pd.Series:
+        values = rejected[name] if name in rejected.columns else pd.Series(None, index=rejected.index, dtype=object)
+        return values.astype(object).where(values.notna(), default)
+
+    return pd.DataFrame(
+        {
+            "source": column("data_source", "unknown"),
+            "partition_key": column("first_partition_key", ""),
+            "vendor_person_id": None,
+            "reason": ("lead row fails the lead schema: " + problems.reindex(rejected.index)).to_numpy(),
+            "payload": rejected.to_json(orient="records", lines=True, date_format="iso",
+                                        default_handler=str).splitlines(),
+        },
+        index=rejected.index,
+    )
+
+
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -367,21 +390,27 @@ class LeadStore:
         * updated_at: now (an incoming value is ignored).
 
         Text loses NUL bytes; naive timestamps are taken as UTC; a blank linkedin_url is
-        stored as NULL (it is UNIQUE). Any failing row (CHECK, UNIQUE, type) raises and
-        rolls back the whole batch (or the caller's `conn` transaction).
+        stored as NULL (it is UNIQUE). Rows are first validated against `LeadRow`: a frame
+        that does not fit as a whole (no lead_id column, a column that is no lead column, a
+        lead_id twice) raises `LeadFrameError`; a row that fails (no lead_id, a score out of
+        0-100, a non-canonical LinkedIn URL...) is quarantined with the failure as its reason,
+        in the same transaction, and the others go on. Any row failing in the database
+        (UNIQUE, type) raises and rolls back the whole batch (or the caller's `conn` transaction).
         """
-        if "lead_id" not in df.columns:
-            raise ValueError("upsert_leads needs a lead_id column")
-        unknown = set(df.columns) - set(LEAD_COLUMNS)
-        if unknown:
-            raise ValueError(f"upsert_leads got columns that are not LEAD_COLUMNS: {sorted(unknown)}")
-        if df["lead_id"].isna().any():
-            raise ValueError("upsert_leads got a row without lead_id")
-        if df["lead_id"].duplicated().any():
-            dupes = df.loc[df["lead_id"].duplicated(), "lead_id"].head(5).tolist()
-            raise ValueError(f"upsert_leads got duplicate lead_ids, e.g. {dupes}")
         if not len(df):
+            lead_row_problems(df)  # an empty frame still has to have the right columns
             return UpsertResult(0, 0)
+        df = df.reset_index(drop=True)
+        problems = lead_row_problems(df)
+        refused = df.index.isin(problems.index)
+        rejected, df = df[refused], df[~refused]
+        with self._write(conn) as c:
+            if len(rejected):
+                self.quarantine(_schema_quarantine_rows(rejected, problems), conn=c)
+            result = self._upsert_valid_leads(c, df) if len(df) else UpsertResult(0, 0)
+        return UpsertResult(result.inserted, result.updated, tuple(rejected["lead_id"].astype(str)))
+
+    def _upsert_valid_leads(self, conn: Connection, df: pd.DataFrame) -> UpsertResult:
         # updated_at is always "now"; any incoming value is ignored.
         columns = [c for c in LEAD_COLUMNS if c in df.columns and c != "updated_at"]
         rows = frame_rows(df, columns, self.dialect)
@@ -393,10 +422,9 @@ class LeadStore:
         resolve = {
             c for c in _NOT_NULL_DATA if c in columns and any(r[columns.index(c)] is None for r in rows)
         }
-        with self._write(conn) as c:
-            if self.dialect == "postgresql":
-                return self._pg_upsert_leads(c, columns, rows, resolve)
-            return self._sqlite_upsert_leads(c, columns, rows, resolve)
+        if self.dialect == "postgresql":
+            return self._pg_upsert_leads(conn, columns, rows, resolve)
+        return self._sqlite_upsert_leads(conn, columns, rows, resolve)
 
     @staticmethod
     def _merge_set(columns: Sequence[str]) -> str:
@@ -485,17 +513,17 @@ class LeadStore:
         return stage
 
     @_reconnecting
-    def fetch_leads(self, lead_ids: Sequence[str]) -> pd.DataFrame:
-        """The stored leads among `lead_ids` (columns = LEAD_COLUMNS, ordered by lead_id)."""
-        with self._read() as conn:
-            rows = list(
-                self._in_chunks(
-                    conn,
-                    f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE lead_id {{in_clause}}",
-                    "ids",
-                    list(lead_ids),
-                )
-            )
+    def fetch_leads(self, lead_ids: Sequence[str], *, conn: Connection | None = None) -> pd.DataFrame:
+        """The stored leads among `lead_ids` (columns = LEAD_COLUMNS, ordered by lead_id).
+
+        With `conn`, read inside the caller's transaction (no second connection per batch).
+        """
+        sql = f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE lead_id {{in_clause}}"
+        if conn is not None:
+            rows = list(self._in_chunks(conn, sql, "ids", list(lead_ids)))
+        else:
+            with self._read() as own:
+                rows = list(self._in_chunks(own, sql, "ids", list(lead_ids)))
         df = pd.DataFrame(rows, columns=list(LEAD_COLUMNS))
         return normalize_frame(df.sort_values("lead_id", ignore_index=True))
 
@@ -610,6 +638,17 @@ class LeadStore:
             rows,
         )
         return conn.exec_driver_sql("SELECT total_changes()").scalar_one() - before
+
+    def _insert_new_returning(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], conflict: str, returning: str
+    ) -> list:
+        """PostgreSQL only: `_insert_new` that returns `returning` of the rows it inserted."""
+        stage = self._pg_stage(conn, table, columns, rows)
+        cols = ", ".join(columns)
+        return conn.exec_driver_sql(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY {conflict} "
+            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
+        ).all()
 
     @_reconnecting
     def record_sources(self, df: pd.DataFrame, *, conn: Connection | None = None) -> int:
