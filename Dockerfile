@@ -30,7 +30,7 @@ COPY lead_assets ./lead_assets
 COPY sql ./sql
 # Editable on purpose: the store reads its DDL from sql/ beside the package
 # (lead_assets/store/database.py, SQL_DIR = REPO_DIR / "sql").
-RUN pip install -e . ${DAGSTER_DEPLOY_LIBS}
+RUN pip install -e .[s3] ${DAGSTER_DEPLOY_LIBS}
 
 # Numeric uid so Kubernetes' runAsNonRoot can verify it. The folders it writes exist in the image,
 # owned by it, so a named volume mounted there (compose) starts with that owner.

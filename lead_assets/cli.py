@@ -157,7 +157,7 @@ def cmd_demo(args) -> int:
           f"{', '.join(sources)}, DAGSTER_HOME={home}")
     started = time.monotonic()
     drop = _drop_sales_navigator_export()
-    print(f"dropped a Sales Navigator-style lead list into {drop.parent} (imports never scrape LinkedIn)")
+    print(f"dropped a Sales Navigator-style lead list at {drop} (imports never scrape LinkedIn)")
     cmd_crm_setup(None)
     if args.in_process:
         results = run_partitions(hours, sources)
@@ -321,28 +321,27 @@ def _explain(progress, backfill_id: str) -> int:
 
 def _wait_for_final_report(instance, timeout: float) -> str | None:
     """The final report automation sends once every partition is exported: its HTML path."""
-    import dagster as dg
+    from lead_assets.defs.keys import sprint_asset_key
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        event = instance.get_latest_materialization_event(dg.AssetKey("final_report"))
+        event = instance.get_latest_materialization_event(sprint_asset_key("final_report"))
         if event is not None and event.asset_materialization is not None:
             return event.asset_materialization.metadata["html_report"].value
         time.sleep(2.0)
     return None
 
 
-def _drop_sales_navigator_export() -> Path:
-    """Put the sandbox's lead-list export where the import folder setting points."""
+def _drop_sales_navigator_export() -> str:
+    """Put the sandbox's lead-list export where the import setting points (folder or shared storage)."""
     from lead_assets.config.environment import env_or_default, sandbox_population
+    from lead_assets.pipeline.sales_navigator_import import import_storage
     from lead_assets.sandbox.population import Population
     from lead_assets.sandbox.sales_navigator_export import export_csv
 
-    folder = Path(env_or_default("SALES_NAVIGATOR_IMPORT_DIR") or STATE_DIR / "imports" / "sales_navigator")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "sales_navigator_export.csv"
-    target.write_bytes(export_csv(Population.for_setting(sandbox_population() or "default")))
-    return target
+    files = import_storage(env_or_default("SALES_NAVIGATOR_IMPORT_DIR"))
+    return files.put("sales_navigator_export.csv",
+                     export_csv(Population.for_setting(sandbox_population() or "default")))
 
 
 def cmd_run(args) -> int:

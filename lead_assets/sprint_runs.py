@@ -18,9 +18,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from lead_assets.defs.keys import sprint_asset_key
+
 SPRINT_ASSETS = ("raw_leads", "deduped_leads", "enriched_leads", "scored_leads")
-DONE_ASSET = dg.AssetKey("scored_leads")
-EXPORT_ASSET = dg.AssetKey("crm_exports")
+# Read once per process: a sprint's CLI runs with that sprint's LEAD_SPRINT_ID.
+DONE_ASSET = sprint_asset_key("scored_leads")
+EXPORT_ASSET = sprint_asset_key("crm_exports")
 REQUEST_TAG = "lead_sprint/request"
 HEARTBEAT_TOLERANCE_SECONDS = 75
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -47,8 +50,8 @@ HOW_TO_START_A_DAEMON = (
 )
 
 
-def materialized(instance: dg.DagsterInstance, asset: dg.AssetKey = DONE_ASSET) -> set[str]:
-    return set(instance.get_materialized_partitions(asset))
+def materialized(instance: dg.DagsterInstance, asset: dg.AssetKey | None = None) -> set[str]:
+    return set(instance.get_materialized_partitions(asset or sprint_asset_key("scored_leads")))
 
 
 def request_signature(keys: Sequence[str]) -> str:
@@ -81,7 +84,7 @@ def submit_backfill(instance: dg.DagsterInstance, keys: Sequence[str], *, title:
         backfill_id=backfill_id,
         asset_graph=defs().resolve_asset_graph(),
         partition_names=list(keys),
-        asset_selection=[dg.AssetKey(a) for a in SPRINT_ASSETS],
+        asset_selection=[sprint_asset_key(a) for a in SPRINT_ASSETS],
         backfill_timestamp=get_current_timestamp(),
         tags={REQUEST_TAG: request_signature(keys), "lead_sprint/launched_by": "lead-sprint run"},
         dynamic_partitions_store=instance,
@@ -209,7 +212,7 @@ def held_back(instance: dg.DagsterInstance, keys: Sequence[str]) -> list[str]:
     """Partitions among `keys` whose latest blocking check failed: automation does not export them."""
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
-    check = dg.AssetCheckKey(DONE_ASSET, "required_fields")
+    check = dg.AssetCheckKey(sprint_asset_key("scored_leads"), "required_fields")
     infos = instance.event_log_storage.get_asset_check_partition_info([check], partition_keys=list(keys))
     return sorted(i.partition_key for i in infos if i.latest_execution_status == Status.FAILED)
 
@@ -227,7 +230,7 @@ def wait_for_exports(instance: dg.DagsterInstance, keys: Sequence[str], *, timeo
     expected = (materialized(instance) & set(keys)) - set(held)
     last = -1
     while True:
-        exported = materialized(instance, EXPORT_ASSET) & expected
+        exported = materialized(instance, sprint_asset_key("crm_exports")) & expected
         if len(exported) != last:
             out(f"  crm: {len(exported)}/{len(expected)} scored partitions exported by automation")
             last = len(exported)

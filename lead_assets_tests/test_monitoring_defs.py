@@ -88,9 +88,7 @@ def test_progress_is_observed_once_there_are_leads(tmp_path, sandbox):
 
 
 def test_reports_materialise_and_post(tmp_path, sandbox, monkeypatch):
-    from lead_assets.defs import reports
-
-    monkeypatch.setattr(reports, "REPORTS_DIR", tmp_path / "reports")
+    monkeypatch.setenv("LEAD_SPRINT_STORAGE_URL", str(tmp_path))
     requests.post(f"{sandbox.base_url}/__sandbox/reset", json={"config": True}, timeout=5)
     res = resources(tmp_path, sandbox)
     with dg.instance_for_test() as instance:

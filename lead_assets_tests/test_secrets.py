@@ -23,7 +23,6 @@ import requests
 from dagster._serdes import serialize_value
 
 from lead_assets.clients.http import redact
-from lead_assets.defs import reports as report_defs
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
 from lead_assets.defs.collection import raw_leads
 from lead_assets.defs.crm import crm_exports, qualified_leads_accounted_for
@@ -132,7 +131,7 @@ def test_no_secret_reaches_any_output(sandbox, tmp_path, monkeypatch, caplog):
 
     caplog.set_level(logging.DEBUG)
     reports_dir = tmp_path / "reports"
-    monkeypatch.setattr(report_defs, "REPORTS_DIR", reports_dir)
+    monkeypatch.setenv("LEAD_SPRINT_STORAGE_URL", str(tmp_path))  # reports go to tmp_path/reports
     url = sandbox.base_url
     resources = env_resources(url, tmp_path, monkeypatch)
     crm_config = resources["crm"].config()

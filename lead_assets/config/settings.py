@@ -101,6 +101,16 @@ def validate_sprint_id(value: Any, path: Path | str = "sprint.yaml") -> str:
     return value
 
 
+def explicit_sprint_id() -> str | None:
+    """LEAD_SPRINT_ID when the operator set it (a multi-sprint deployment), else None.
+
+    Only an explicit id namespaces asset keys, pools and the storage folder: the demo and a
+    single sprint keep bare keys and `.lead_sprint/` as they were.
+    """
+    value = os.environ.get("LEAD_SPRINT_ID")
+    return validate_sprint_id(value, "LEAD_SPRINT_ID") if value else None
+
+
 @lru_cache(maxsize=1)
 def sprint_config() -> SprintConfig:
     """The process-wide sprint configuration (cached)."""

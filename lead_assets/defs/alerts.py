@@ -13,13 +13,14 @@ from lead_assets.config.settings import sprint_config
 from lead_assets.core.alert_rules import evaluate_alerts, load_alert_rules
 from lead_assets.core.for_people import for_people
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
+from lead_assets.defs.keys import sprint_asset_key, sprint_key_prefix
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.status import sprint_status
 from lead_assets.store.metrics import sprint_metrics
 from lead_assets.store.window_metrics import window_metrics
 
 sprint_progress = dg.AssetSpec(
-    "sprint_progress",
+    sprint_asset_key("sprint_progress"),
     group_name="monitoring",
     kinds={"sql"},
     description=(
@@ -60,6 +61,12 @@ def latest_check_results(instance: dg.DagsterInstance) -> list[dict]:
     return out
 
 
+def _this_sprints(run: dg.DagsterRun, prefix: list[str]) -> bool:
+    """False for an asset run of another sprint on the same instance (its keys carry its own prefix)."""
+    keys = run.asset_selection or ()
+    return not (prefix and keys) or any(k.path[: len(prefix)] == prefix for k in keys)
+
+
 def latest_run_outcomes(instance: dg.DagsterInstance, limit: int = 200) -> list[dict]:
     """Latest finished run per (job, partition): a failure fires, a later success clears."""
     runs = instance.get_runs(
@@ -67,9 +74,9 @@ def latest_run_outcomes(instance: dg.DagsterInstance, limit: int = 200) -> list[
                               job_name=None),
         limit=limit,
     )
-    seen, out = set(), []
+    seen, out, prefix = set(), [], sprint_key_prefix()
     for run in runs:  # newest first
-        if run.job_name not in WATCHED_JOBS:
+        if run.job_name not in WATCHED_JOBS or not _this_sprints(run, prefix):
             continue
         # One asset run of a partition may collect and another export it: they fail and clear apart.
         what = ",".join(sorted(k.to_user_string() for k in run.asset_selection or ())) or run.job_name

@@ -9,6 +9,7 @@ from lead_assets.clients.zoominfo import ZoomInfoLimitExceeded
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
+from lead_assets.defs.keys import sprint_key_prefix
 from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import (
     ApolloResource,
@@ -24,6 +25,7 @@ COLLECTORS = {"apollo": apollo_collection.collect_hour, "zoominfo": zoominfo_col
 
 
 @dg.asset(
+    key_prefix=sprint_key_prefix(),
     partitions_def=sprint_partitions,
     group_name="collection",
     kinds={"python", "sql"},
@@ -56,7 +58,7 @@ def raw_leads(
 
     if source == "sales_navigator":
         report = sales_navigator_import.import_hour(
-            store, index, TitleMatcher.from_config(cfg), sales_navigator.path(), hour_key,
+            store, index, TitleMatcher.from_config(cfg), sales_navigator.storage(), hour_key,
             run_id=context.run.run_id, log=context.log,
         )
         row_count = report.files

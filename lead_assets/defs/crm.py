@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from lead_assets.defs.keys import sprint_asset_key, sprint_key_prefix
 from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import CRM_POOL, VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import CrmResource, LeadStoreResource
@@ -29,6 +30,7 @@ EXPORT_WHEN_SCORED_AND_CHECKED = (
 
 
 @dg.asset(
+    key_prefix=sprint_key_prefix(),
     deps=[scored_leads],
     partitions_def=sprint_partitions,
     group_name="export",
@@ -96,7 +98,7 @@ crm_export_job = dg.define_asset_job("crm_export_job", selection=[crm_exports], 
 # Declarative automation for the export and the final report, evaluated by the daemon every 30 s.
 lead_sprint_automation = dg.AutomationConditionSensorDefinition(
     "lead_sprint_automation",
-    target=dg.AssetSelection.assets("crm_exports", "final_report"),
+    target=dg.AssetSelection.assets(sprint_asset_key("crm_exports"), sprint_asset_key("final_report")),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description="Exports each scored, checked partition to the CRM and sends the final report once.",

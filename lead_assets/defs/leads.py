@@ -13,6 +13,7 @@ from lead_assets.config.settings import sprint_config
 from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.defs.collection import COLLECTORS, raw_leads
+from lead_assets.defs.keys import sprint_asset_key, sprint_key_prefix
 from lead_assets.defs.partitions import sprint_partitions
 from lead_assets.defs.resources import LeadStoreResource
 from lead_assets.pipeline import sales_navigator_import
@@ -20,7 +21,8 @@ from lead_assets.pipeline.partition_work import collection_context, rescore_part
 from lead_assets.store.metrics import sprint_metrics
 
 
-@dg.asset(partitions_def=sprint_partitions, deps=[raw_leads], group_name="leads", kinds={"python", "sql"},)
+@dg.asset(key_prefix=sprint_key_prefix(), partitions_def=sprint_partitions, deps=[raw_leads], group_name="leads",
+          kinds={"python", "sql"})
 def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource):
     """One row per distinct person among this partition's records (table `leads` + `lead_sources`).
 
@@ -62,7 +64,8 @@ def deduped_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResour
     )
 
 
-@dg.asset(partitions_def=sprint_partitions, deps=[dg.AssetKey("enriched_leads")], group_name="leads",
+@dg.asset(key_prefix=sprint_key_prefix(), partitions_def=sprint_partitions, deps=[sprint_asset_key("enriched_leads")],
+          group_name="leads",
           kinds={"python", "sql"})
 def scored_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource):
     """This partition's leads re-scored with everything now known, plus the sprint's running totals.

@@ -10,8 +10,10 @@ from pathlib import Path
 import dagster as dg
 
 from lead_assets.config.settings import default_database_url
+from lead_assets.defs.keys import sprint_key_prefix
 from lead_assets.defs.resources import LeadStoreResource
 from lead_assets.pipeline import backups, retention
+from lead_assets.store.files import FileStorage, LocalStorage
 from lead_assets.store.lead_store import utc_now
 
 
@@ -25,8 +27,12 @@ class MaintenanceSettings(dg.ConfigurableResource):
     def backup_path(self) -> Path:
         return Path(self.backup_dir) if self.backup_dir else backups.default_backup_dir()
 
+    def backup_storage(self) -> FileStorage:
+        """The backup folder, or `backups/` of the sprint's storage (an object store where deployed)."""
+        return LocalStorage(self.backup_dir) if self.backup_dir else backups.default_backup_storage()
 
-@dg.asset(group_name="maintenance", kinds={"python", "sql"})
+
+@dg.asset(key_prefix=sprint_key_prefix(), group_name="maintenance", kinds={"python", "sql"})
 def lead_store_backup(
     context: dg.AssetExecutionContext, lead_store: LeadStoreResource, maintenance: MaintenanceSettings
 ) -> dg.MaterializeResult:
@@ -39,11 +45,11 @@ def lead_store_backup(
     """
     now = utc_now()
     try:
-        result = backups.backup_store(lead_store.database_url or default_database_url(), maintenance.backup_path(),
-                                      now)
+        storage = maintenance.backup_storage()
+        result, location = backups.backup_to_storage(lead_store.database_url or default_database_url(), storage, now)
     except backups.BackupError as exc:  # its message is password-free; prune nothing after a failure
         raise dg.Failure(description=str(exc)) from exc
-    pruned = backups.prune_backups(result.path.parent, maintenance.backup_keep_days, now)
+    pruned = backups.prune_stored_backups(storage, maintenance.backup_keep_days, now)
     context.log.info(
         f"backup {result.path.name}: {backups.human_bytes(result.bytes)} in {result.seconds:.2f}s "
         f"({result.method}); pruned {len(pruned)} older than {maintenance.backup_keep_days} days"
@@ -51,7 +57,7 @@ def lead_store_backup(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.total_rows,
-            "backup_path": dg.MetadataValue.path(str(result.path)),
+            "backup_path": dg.MetadataValue.path(location),
             "backup_bytes": result.bytes,
             "backup_seconds": result.seconds,
             "method": result.method,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from lead_assets.config.settings import sprint_config
+from lead_assets.defs.keys import sprint_pool
 from lead_assets.pipeline.search_plan import HOUR_KEY_FORMAT
 
 # Sources with a collector; each runs in its own partitions, in parallel.
@@ -32,7 +33,8 @@ def sprint_partition_key(hour_key: str, source: str) -> dg.MultiPartitionKey:
 # A concurrency pool of one step (`concurrency.pools.default_limit` in dagster.yaml): two CRM
 # exports at once would send the same pending leads twice. (Enrichment needs no pool: each
 # lead is held by one run at a time, `LeadStore.claimed`.)
-CRM_POOL = "crm_sync"
+# Per sprint in a multi-sprint deployment (`crm_sync_<sprint>`): each sprint has its own CRM portal.
+CRM_POOL = sprint_pool("crm_sync")
 
 # Every step that calls a vendor: three attempts in all (the brief's retry budget), backing off
 # exponentially with jitter. A re-attempt never pays twice: collection replays what was landed,

@@ -5,11 +5,16 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from lead_assets.config.settings import STATE_DIR, sprint_config
+from lead_assets.config.settings import sprint_config
+from lead_assets.defs.keys import sprint_asset_key, sprint_key_prefix
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.reports.render import render_final, render_hourly
+from lead_assets.store.files import FileStorage, sprint_storage
 
-REPORTS_DIR = STATE_DIR / "reports"
+
+def reports_storage() -> FileStorage:
+    """`reports/` in the sprint's storage (`.lead_sprint/reports` by default; see store/files.py)."""
+    return sprint_storage().child("reports")
 
 
 def _delivery(results: dict) -> dict:
@@ -20,24 +25,23 @@ def _delivery(results: dict) -> dict:
     return flat
 
 
-@dg.asset(group_name="monitoring", kinds={"python", "slack"})
+@dg.asset(key_prefix=sprint_key_prefix(), group_name="monitoring", kinds={"python", "slack"})
 def hourly_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
     """The hourly report: progress, rate, errors by vendor, quality, spend and projected finish.
 
     Grain: one report per materialisation (Markdown + progress chart under
-    `.lead_sprint/reports/hourly/`), posted to Slack/email when configured, else logged.
+    `reports/hourly/` of the sprint's storage), posted to Slack/email when configured, else logged.
     """
     now = datetime.now(UTC)
     report = render_hourly(lead_store.store(), sprint_config(), now)
-    folder = REPORTS_DIR / "hourly"
-    folder.mkdir(parents=True, exist_ok=True)
+    storage = reports_storage().child("hourly")
     stem = now.strftime("%Y-%m-%dT%H%M")
-    (folder / f"{stem}.md").write_text(report.text)
-    (folder / f"{stem}.png").write_bytes(report.png)
+    md_location = storage.put(f"{stem}.md", report.text.encode())
+    storage.put(f"{stem}.png", report.png)
     delivered = report.send(notifier.notifier(logger=context.log))
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.md(report.text),
-        "path": dg.MetadataValue.path(str(folder / f"{stem}.md")),
+        "path": dg.MetadataValue.path(md_location),
         **_delivery(delivered),
     })
 
@@ -52,20 +56,23 @@ SEND_ONCE_WHEN_EVERYTHING_EXPORTED = (
 ).with_label("every partition exported, report not sent yet")
 
 
-@dg.asset(group_name="monitoring", kinds={"python", "html"}, deps=["crm_exports"],
+@dg.asset(key_prefix=sprint_key_prefix(), group_name="monitoring", kinds={"python", "html"},
+          deps=[sprint_asset_key("crm_exports")],
           automation_condition=SEND_ONCE_WHEN_EVERYTHING_EXPORTED)
 def final_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
     """The sprint's final report: every target, coverage, CRM outcome, cost by source, recommendations.
 
     Sent once by automation when every hour x source partition is exported (or on a click). Grain: one self-contained HTML file (charts embedded) and its Markdown twin under
-    `.lead_sprint/reports/`, posted to Slack/email when configured.
+    `reports/` of the sprint's storage, posted to Slack/email when configured.
     """
-    report = render_final(lead_store.store(), sprint_config(), REPORTS_DIR)
-    delivered = report.send(notifier.notifier(logger=context.log))
+    storage = reports_storage()
+    with storage.staging() as folder:  # rendered here, stored (uploaded) when complete
+        report = render_final(lead_store.store(), sprint_config(), folder)
+        delivered = report.send(notifier.notifier(logger=context.log))  # attaches the staged HTML
     numbers = {k: v for k, v in report.summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     return dg.MaterializeResult(metadata={
-        "html_report": dg.MetadataValue.path(str(report.html_path)),
-        "markdown_report": dg.MetadataValue.path(str(report.md_path)),
+        "html_report": dg.MetadataValue.path(storage.location(report.html_path.name)),
+        "markdown_report": dg.MetadataValue.path(storage.location(report.md_path.name)),
         "recommendations": dg.MetadataValue.md("\n".join(f"- {r.text}" for r in report.recommendations) or "none"),
         **numbers,
         **_delivery(delivered),

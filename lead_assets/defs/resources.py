@@ -3,7 +3,6 @@
 
 import logging
 import os
-from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -11,7 +10,7 @@ from pydantic import PrivateAttr
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.clients.notify import Notifier
 from lead_assets.config.environment import apply_sandbox_env, env_or_default
-from lead_assets.config.settings import STATE_DIR, default_database_url, sprint_config
+from lead_assets.config.settings import default_database_url, sprint_config
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 
@@ -104,10 +103,12 @@ class ZoomInfoResource(dg.ConfigurableResource):
 class SalesNavigatorImportResource(dg.ConfigurableResource):
     """The folder where lawfully held Sales Navigator lead lists (CSV) are dropped for import."""
 
-    import_dir: str = ""
+    import_dir: str = ""  # '' = imports/sales_navigator/ of the sprint's storage (LEAD_SPRINT_STORAGE_URL)
 
-    def path(self) -> Path:
-        return Path(self.import_dir or STATE_DIR / "imports" / "sales_navigator")
+    def storage(self):
+        from lead_assets.pipeline.sales_navigator_import import import_storage
+
+        return import_storage(self.import_dir)
 
 
 class NotifierResource(dg.ConfigurableResource):

@@ -8,22 +8,22 @@ import dagster as dg
 from lead_assets.defs.jobs import sprint_job
 from lead_assets.defs.partitions import hour_key_for, sprint_partition_key
 from lead_assets.defs.resources import SalesNavigatorImportResource
-from lead_assets.pipeline.sales_navigator_import import PATTERNS
+from lead_assets.pipeline.sales_navigator_import import lead_list_files
 
 
 @dg.sensor(job=sprint_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def sales_navigator_files_sensor(context: dg.SensorEvaluationContext, sales_navigator: SalesNavigatorImportResource):
     """A new or changed CSV in the import folder -> one run of the current hour's `sales_navigator` partition.
 
-    Cheap by design (a directory listing; no parsing): the run lands and imports the file.
-    The cursor remembers each file's size and modification time.
+    Cheap by design (a listing of the import storage; no parsing): the run, on whatever node,
+    lands and imports the file from the same storage. The cursor remembers each file's
+    signature (size and modification time, or the object store's ETag).
     """
-    folder = sales_navigator.path()
-    if not folder.is_dir():
-        return dg.SkipReason(f"import folder {folder} does not exist")
+    files = sales_navigator.storage()
+    if files.local_root is not None and not files.local_root.is_dir():
+        return dg.SkipReason(f"import folder {files.local_root} does not exist")
     seen = json.loads(context.cursor) if context.cursor else {}
-    current = {p.name: f"{p.stat().st_size}-{int(p.stat().st_mtime)}"
-               for pattern in PATTERNS for p in folder.glob(pattern)}
+    current = {f.name: f.signature for f in lead_list_files(files)}
     new = {name: sig for name, sig in current.items() if seen.get(name) != sig}
     if not new:
         return dg.SkipReason("no new lead-list files")

@@ -36,6 +36,7 @@ from sqlalchemy.engine import URL, make_url
 
 from lead_assets.config.settings import STATE_DIR
 from lead_assets.store.database import create_store_engine, dialect_of, normalize_url
+from lead_assets.store.files import FileStorage, LocalStorage, sprint_storage
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,42 @@ class RestoreResult:
 # --- settings ---------------------------------------------------------------------------
 
 
+def default_backup_storage() -> FileStorage:
+    """`LEADS_BACKUP_DIR` (a folder), else `backups/` of the sprint's storage (LEAD_SPRINT_STORAGE_URL)."""
+    folder = os.environ.get(BACKUP_DIR_ENV)
+    return LocalStorage(folder) if folder else sprint_storage().child("backups")
+
+
 def default_backup_dir() -> Path:
-    """`LEADS_BACKUP_DIR`, else `.lead_sprint/backups` (under LEAD_SPRINT_STATE_DIR)."""
-    return Path(os.environ.get(BACKUP_DIR_ENV) or STATE_DIR / "backups")
+    """The folder of `default_backup_storage()` (`.lead_sprint/backups` by default); with an object store,
+    `.lead_sprint/backups` on this host (the CLI's copies)."""
+    return default_backup_storage().local_root or STATE_DIR / "backups"
+
+
+def backup_to_storage(database_url: str, storage: FileStorage, now: datetime | None = None
+                      ) -> tuple[BackupResult, str]:
+    """`backup_store` into `storage` (written locally, then stored whole); returns the result and where it is."""
+    with storage.staging() as folder:
+        result = backup_store(database_url, folder, now)
+    return result, storage.location(result.path.name)
+
+
+def prune_stored_backups(storage: FileStorage, keep_days: int, now: datetime | None = None) -> list[str]:
+    """`prune_backups` on a storage: the names of the backups deleted (same rules, by file name)."""
+    if storage.local_root is not None:
+        return [p.name for p in prune_backups(storage.local_root, keep_days, now)]
+    if keep_days < 1:
+        raise ValueError(f"keep_days must be at least 1, got {keep_days}")
+    cutoff = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=keep_days)
+    names = sorted((f.name for f in storage.list() if "/" not in f.name and backup_time(f.name)),
+                   key=lambda n: (backup_time(n), n))
+    newest = {BACKUP_NAME_RE.match(n).group("name"): n for n in names}
+    deleted = [n for n in names if backup_time(n) < cutoff and n not in newest.values()]
+    for name in deleted:
+        storage.delete(name)
+        storage.delete(name + ".json")
+        log.info("pruned backup %s (older than %d days)", name, keep_days)
+    return deleted
 
 
 def default_keep_days() -> int:

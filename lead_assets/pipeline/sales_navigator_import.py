@@ -14,9 +14,11 @@ matches leaves the quarantine for `lead_sources`.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,9 +29,21 @@ from lead_assets.core.normalise import website_domain
 from lead_assets.core.sales_navigator_csv import match_key_name_domain, parse_export
 from lead_assets.core.vendor_records import MAPPED_FIELDS
 from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
+from lead_assets.store.files import FileStorage, LocalStorage, sprint_storage
 
 SOURCE = "sales_navigator"
 PATTERNS = ("*.csv", "*.CSV", "*.txt", "*.tsv")
+
+
+def import_storage(import_dir: str | os.PathLike | None = None) -> FileStorage:
+    """Where lead lists are dropped: the folder `import_dir` (SALES_NAVIGATOR_IMPORT_DIR) when set, else
+    `imports/sales_navigator/` of the sprint's storage, which the sensor and every run node share."""
+    return LocalStorage(import_dir) if import_dir else sprint_storage().child("imports/sales_navigator")
+
+
+def lead_list_files(files: FileStorage) -> list:
+    """The lead-list files at the top of the import storage (`StoredFile`s, by name)."""
+    return [f for f in files.list() if "/" not in f.name and any(fnmatch.fnmatchcase(f.name, p) for p in PATTERNS)]
 NO_MATCH_REASON = (
     "only a Sales Navigator URL and no email: no existing lead matched by name and company domain"
 )
@@ -61,23 +75,24 @@ class ImportReport:
         }
 
 
-def file_key(path: Path, data: bytes) -> str:
-    return f"{path.name}|sha256={hashlib.sha256(data).hexdigest()}"
+def file_key(path: str | Path, data: bytes) -> str:
+    return f"{Path(path).name}|sha256={hashlib.sha256(data).hexdigest()}"
 
 
-def import_hour(store, index, matcher, import_dir: Path, hour_key: str, *, run_id: str | None = None,
+def import_hour(store, index, matcher, import_dir: Path | FileStorage, hour_key: str, *, run_id: str | None = None,
                 replay_only: bool = False, log: logging.Logger | None = None) -> ImportReport:
     """Land the folder's new files under this hour, then store every file this hour owns."""
     log = log or logging.getLogger("lead_sprint.sales_navigator")
     partition_key = f"{hour_key}|{SOURCE}"
     report = ImportReport(partition_key=partition_key)
-    if not replay_only and import_dir.is_dir():
+    files = import_dir if isinstance(import_dir, FileStorage) else LocalStorage(import_dir)
+    if not replay_only:
         landed = set(store.read_sql(
             "SELECT request_key FROM raw_landings WHERE source = :s AND request_kind = 'import'", {"s": SOURCE}
         )["request_key"])
-        for path in sorted(p for pattern in PATTERNS for p in import_dir.glob(pattern)):
-            data = path.read_bytes()
-            key = file_key(path, data)
+        for stored in lead_list_files(files):
+            data = files.get(stored.name)
+            key = file_key(stored.name, data)
             if key not in landed:
                 # base64 keeps any bytes (UTF-16, cp1252, garbage) intact in a text column
                 store.land_raw(SOURCE, partition_key, "import", key, base64.b64encode(data).decode(), None, run_id)
