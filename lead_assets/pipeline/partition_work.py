@@ -45,14 +45,10 @@ def partition_lead_ids(store, partition_key: str) -> list[str]:
 
 def partitions_lead_ids(store, partition_keys: list[str]) -> list[str]:
     """Leads the records of any of these partitions resolved to (from lead_sources), each once."""
-    if not partition_keys:
-        return []
-    names = {f"pk{i}": key for i, key in enumerate(partition_keys)}
-    df = store.read_sql(
-        f"SELECT DISTINCT lead_id FROM lead_sources WHERE partition_key IN ({', '.join(':' + n for n in names)})",
-        names,
-    )
-    return df["lead_id"].tolist()
+    sql = "SELECT DISTINCT lead_id FROM lead_sources WHERE partition_key {in_clause}"
+    with store._read() as conn:
+        rows = store._in_chunks(conn, sql, "pks", list(partition_keys))
+        return list(dict.fromkeys(r["lead_id"] for r in rows))
 
 
 def export_scope(store, crm: str, partition_keys: list[str], exported: set[str]) -> list[str]:
@@ -83,8 +79,9 @@ def unexplained_qualified(store, crm: str, lead_ids: list[str]) -> int:
     qualified = set(df.loc[df["is_qualified"].fillna(False).astype(bool), "lead_id"])
     if not qualified:
         return 0
-    states = store.read_sql("SELECT lead_id, state FROM crm_sync_state WHERE crm = :crm", {"crm": crm})
-    done = set(states.loc[states["state"] != "pending", "lead_id"])
+    sql = "SELECT lead_id FROM crm_sync_state WHERE crm = :crm AND state <> 'pending' AND lead_id {in_clause}"
+    with store._read() as conn:
+        done = {r["lead_id"] for r in store._in_chunks(conn, sql, "ids", sorted(qualified), {"crm": crm})}
     return len(qualified - done)
 
 
