@@ -10,9 +10,18 @@ from pydantic import PrivateAttr
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.clients.notify import Notifier
 from lead_assets.config.environment import apply_sandbox_env, env_or_default
-from lead_assets.config.settings import default_database_url, sprint_config
+from lead_assets.config.settings import SprintConfig, default_database_url, load_sprint_config, sprint_config
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
+
+
+class SprintBriefResource(dg.ConfigurableResource):
+    """The sprint brief (`sprint.yaml`, or `config_path`): targets, roles, metros, prices, rate windows."""
+
+    config_path: str = ""  # '' = LEAD_SPRINT_CONFIG or the packaged sprint.yaml
+
+    def brief(self) -> SprintConfig:
+        return load_sprint_config(self.config_path) if self.config_path else sprint_config()
 
 
 class LeadStoreResource(dg.ConfigurableResource):
@@ -201,6 +210,7 @@ def resources() -> dg.Definitions:
     apply_sandbox_env()
     return dg.Definitions(
         resources={
+            "sprint": SprintBriefResource(config_path=_env("LEAD_SPRINT_CONFIG")),
             "lead_store": LeadStoreResource(database_url=_env("LEADS_DATABASE_URL"), redis_url=_env("REDIS_URL")),
             "apollo": ApolloResource(base_url=_env("APOLLO_BASE_URL"), api_key=_env("APOLLO_API_KEY")),
             "zoominfo": ZoomInfoResource(
