@@ -57,6 +57,7 @@ class SprintConfig:
     prices_usd: dict[str, float]
     rate_limits: dict[str, dict[str, dict[str, int]]]
     collection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: tuple[str, ...] = ("apollo", "zoominfo", "sales_navigator")  # partitions: one per hour x source
 
     @property
     def role_names(self) -> tuple[str, ...]:
@@ -86,6 +87,7 @@ def load_sprint_config(path: str | os.PathLike | None = None) -> SprintConfig:
         prices_usd={k: float(v) for k, v in raw["prices_usd"].items()},
         rate_limits=raw["rate_limits"],
         collection=raw.get("collection", {}),
+        sources=tuple(sprint.get("sources") or ("apollo", "zoominfo", "sales_navigator")),
     )
 
 
