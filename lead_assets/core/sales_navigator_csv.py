@@ -30,6 +30,7 @@ import hashlib
 import io
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -139,12 +140,25 @@ def _header_key(name: str) -> str:
     return _HEADER_KEY_RE.sub("", name.casefold())
 
 
-def _build_header_index() -> dict[str, tuple[str, int]]:
+def _build_header_index(extra: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple[str, int]]:
+    """Normalised header -> (canonical column, priority); `extra` spellings (a column-mapping file's)
+    come first and may claim a header the built-in lists give another meaning."""
     index: dict[str, tuple[str, int]] = {}
+    for canonical, spellings in (extra or {}).items():
+        if canonical not in REQUIRED_COLUMNS and canonical not in OPTIONAL_COLUMNS:
+            raise ValueError(f"column mapping names unknown field {canonical!r} (known: "
+                             f"{', '.join([*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS])})")
+        for priority, spelling in enumerate(spellings):
+            owner = index.setdefault(_header_key(spelling), (canonical, priority - len(spellings)))
+            if owner[0] != canonical:
+                raise ValueError(f"column mapping lists header {spelling!r} for {owner[0]} and {canonical}")
+    claimed = set(index)
     for columns in (REQUIRED_COLUMNS, OPTIONAL_COLUMNS):
         for canonical, spellings in columns.items():
             for priority, spelling in enumerate(spellings):
                 key = _header_key(spelling)
+                if key in claimed:
+                    continue
                 owner = index.setdefault(key, (canonical, priority))
                 if owner[0] != canonical:  # a spelling may only mean one thing
                     raise ValueError(f"header {spelling!r} is listed for {owner[0]} and {canonical}")
@@ -407,7 +421,7 @@ class _Header:
     data_start: int
 
 
-def _read_header(lines: list[str], pos: int, delimiter: str) -> _Header | None:
+def _read_header(lines: list[str], pos: int, delimiter: str, header_index: dict[str, tuple[str, int]]) -> _Header | None:
     cursor = _Cursor(lines, delimiter, pos)
     rec = cursor.next_record()
     if rec is None or rec[2] is None:
@@ -418,7 +432,7 @@ def _read_header(lines: list[str], pos: int, delimiter: str) -> _Header | None:
     error = None
     for i, name in enumerate(names):
         key = _header_key(name)
-        hit = HEADER_INDEX.get(key)
+        hit = header_index.get(key)
         if hit is None:
             continue
         if key in seen and error is None:
@@ -438,10 +452,11 @@ def _read_header(lines: list[str], pos: int, delimiter: str) -> _Header | None:
     return _Header(start, names, columns, named_width, error, end)
 
 
-def _choose_header(lines: list[str], pos: int, forced: str | None) -> tuple[_Header, str] | str:
+def _choose_header(lines: list[str], pos: int, forced: str | None,
+                   header_index: dict[str, tuple[str, int]]) -> tuple[_Header, str] | str:
     best: tuple[tuple[int, int, int], _Header, str] | None = None
     for rank, delimiter in enumerate([forced] if forced else DELIMITERS):
-        header = _read_header(lines, pos, delimiter)
+        header = _read_header(lines, pos, delimiter, header_index)
         if header is None:
             continue
         score = (len(header.columns), len(header.names), -rank)
@@ -525,7 +540,8 @@ def _row_record(fields: list[str], header: _Header) -> tuple[dict[str, Any] | No
     return record, (sales_url if public is None else None), ""
 
 
-def parse_export(data: bytes, filename: str, *, max_bytes: int = MAX_FILE_BYTES) -> ImportResult:
+def parse_export(data: bytes, filename: str, *, max_bytes: int = MAX_FILE_BYTES,
+                 columns: Mapping[str, Sequence[str]] | None = None) -> ImportResult:
     """Parse one CSV lead export into records, rejected rows, or one file error.
 
     Encoding: UTF-8 (BOM optional), UTF-16 with BOM, else Windows-1252 when the bytes are
@@ -534,8 +550,10 @@ def parse_export(data: bytes, filename: str, *, max_bytes: int = MAX_FILE_BYTES)
     most known columns (an Excel ``sep=X`` first line forces X). The header is the first
     non-blank line; blank records (only whitespace/delimiters) are skipped. A row may
     omit trailing unnamed columns and carry trailing empty fields; any other field count
-    is rejected. Never raises on content.
+    is rejected. Never raises on content. `columns` (canonical field -> header spellings, e.g. from a
+    column-mapping file) is read before the built-in spellings; ValueError if it names an unknown field.
     """
+    header_index = HEADER_INDEX if not columns else _build_header_index(columns)
     result = ImportResult(filename=filename)
     data = bytes(data)
     if len(data) > max_bytes:
@@ -566,7 +584,7 @@ def parse_export(data: bytes, filename: str, *, max_bytes: int = MAX_FILE_BYTES)
     if pos in text.undecodable:
         result.file_error = "header rejected: the header line is not valid UTF-8"
         return result
-    chosen = _choose_header(lines, pos, forced)
+    chosen = _choose_header(lines, pos, forced, header_index)
     if isinstance(chosen, str):
         result.file_error = chosen
         return result
