@@ -9,11 +9,12 @@ import dagster as dg
 from lead_assets.config.settings import sprint_config
 from lead_assets.defs.keys import sprint_pool
 from lead_assets.pipeline.search_plan import HOUR_KEY_FORMAT
-
-# Sources with a collector; each runs in its own partitions, in parallel.
-ENABLED_SOURCES: tuple[str, ...] = ("apollo", "zoominfo", "sales_navigator")
+from lead_assets.sources import lead_source
 
 _cfg = sprint_config()
+
+# The sources the brief lists (sprint.yaml `sprint.sources`), each in its own partitions, in parallel.
+ENABLED_SOURCES: tuple[str, ...] = tuple(lead_source(name).name for name in _cfg.sources)
 _end = datetime.strptime(_cfg.start, HOUR_KEY_FORMAT) + timedelta(hours=_cfg.hours)
 
 hour_partitions = dg.HourlyPartitionsDefinition(start_date=_cfg.start, end_date=_end.strftime(HOUR_KEY_FORMAT))
