@@ -4,6 +4,8 @@ added to `CRMS` is reachable everywhere the export, setup and erasure choose a C
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -115,3 +117,11 @@ def test_a_registered_crm_is_reachable_from_config_client_setup_and_erasure(monk
     assert crm_setup("pipe", build_crm_client(cfg), cfg).created == ["li"]
     report = erase_person(LeadStore(sqlite_url), None, object(), "pipe", "nobody@example.com", "r", kind="email")
     assert report.crm_outcome == "deleted" and pipe.erased[0].emails == frozenset({"nobody@example.com"})
+
+
+def test_the_crm_package_and_its_config_do_not_import_dagster():
+    # core/crm_config.py reads the registry: that is only allowed while lead_assets.crm stays Dagster-free.
+    code = ("import sys, lead_assets.crm; from lead_assets.core.crm_config import load_crm_config; "
+            "load_crm_config(env={}); print('dagster' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
