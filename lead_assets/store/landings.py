@@ -72,3 +72,11 @@ class Landings(StoreBase):
             params["request_kind"] = request_kind
         with self._read() as conn:
             return [row_dict(r) for r in conn.execute(text(sql + " ORDER BY landing_id"), params).mappings()]
+
+    @reconnecting
+    def landed_request_keys(self, source: str, request_kind: str) -> list[str]:
+        """The request keys of every landing of `source` and `request_kind` (all partitions), oldest first."""
+        sql = ("SELECT request_key FROM raw_landings WHERE source = :source AND request_kind = :request_kind "
+               "ORDER BY landing_id")
+        with self._read() as conn:
+            return list(conn.execute(text(sql), {"source": source, "request_kind": request_kind}).scalars())

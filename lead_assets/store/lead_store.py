@@ -6,6 +6,7 @@ One class for callers, assembled from one small part per table family:
 * `leads_table.LeadsTable`: `leads` (upsert_leads, fetch_leads, read_leads);
 * `quarantine.Quarantine`, `lead_sources.LeadSources`, `landings.Landings` (raw_landings),
   `search_slices.SearchSlices`, `vendor_calls.VendorCalls`: their tables;
+* `crm_progress.CrmProgress`: which qualified leads each CRM has or lacks (read side of crm_sync_state);
 * `claims.Claims`: `claimed`, leads held for one purpose by one process.
 
 Every bulk operation is one round trip per batch: PostgreSQL batches are COPYed into a
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from lead_assets.store.base import PG_CHUNK, SQLITE_CHUNK
 from lead_assets.store.claims import Claims
+from lead_assets.store.crm_progress import CrmProgress
 from lead_assets.store.landings import Landings
 from lead_assets.store.lead_sources import LeadSources
 from lead_assets.store.leads_table import KEEP_EXISTING, TAKE_NEW, LeadsTable, UpsertResult
@@ -59,5 +61,5 @@ __all__ = [
 ]
 
 
-class LeadStore(LeadsTable, LeadSources, Landings, SearchSlices, VendorCalls, Claims):
+class LeadStore(LeadsTable, LeadSources, Landings, SearchSlices, VendorCalls, CrmProgress, Claims):
     """The lead database. `url=None` means `settings.default_database_url()`."""

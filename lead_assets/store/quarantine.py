@@ -57,3 +57,10 @@ class Quarantine(StoreBase):
         ids = [int(i) for i in dict.fromkeys(quarantine_ids)]
         with self.engine.begin() as conn:
             return sum(conn.execute(stmt, {"ids": list(chunk)}).rowcount for chunk in chunks(ids, 500))
+
+    @reconnecting
+    def quarantined_vendor_ids(self, source: str) -> set[str]:
+        """Every vendor id of `source` in the quarantine (records bought that never became a lead)."""
+        sql = "SELECT DISTINCT vendor_person_id FROM quarantine WHERE source = :source AND vendor_person_id IS NOT NULL"
+        with self._read() as conn:
+            return {str(v) for v in conn.execute(text(sql), {"source": source}).scalars()}
