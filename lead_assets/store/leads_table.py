@@ -91,6 +91,38 @@ def _merge_set(columns: Sequence[str]) -> str:
     return ", ".join(sets)
 
 
+# How the proposed row reads, per dialect: a column's new value, its stored value, "now", "false".
+# PostgreSQL reads the staging table `s` joined to the stored row `l`; SQLite the bound parameters.
+_ROW_TERMS = {
+    "postgresql": (lambda col: f"s.{col}", lambda col: f"l.{col}", "now()", "false"),
+    "sqlite": (lambda col: f":{col}", lambda col: f"(SELECT {col} FROM leads WHERE lead_id = :lead_id)", ":_now", "0"),
+}
+
+
+def _proposed_row(columns: Sequence[str], resolve: set[str], dialect: str) -> tuple[list[str], list[str]]:
+    """The INSERT columns and value expressions of the proposed rows, in `dialect`'s terms.
+
+    A NULL in a NOT NULL column becomes its default (in `resolve`: the stored value first);
+    created_at defaults to now, and is set explicitly so both dialects store microseconds.
+    """
+    new, stored, now, false = _ROW_TERMS[dialect]
+    exprs = []
+    for col in columns:
+        expr = new(col)
+        if col in resolve:
+            expr = f"COALESCE({new(col)}, {stored(col)}, {_NOT_NULL_DEFAULT[col].replace('false', false)})"
+        elif col in _NOT_NULL_DEFAULT:
+            expr = f"COALESCE({new(col)}, {_NOT_NULL_DEFAULT[col].replace('false', false)})"
+        elif col == "created_at":
+            expr = f"COALESCE({new(col)}, {now})"
+        exprs.append(expr)
+    insert_cols = list(columns)
+    if "created_at" not in columns:
+        insert_cols.append("created_at")
+        exprs.append(now)
+    return insert_cols, exprs
+
+
 class LeadsTable(Quarantine):
     """Upsert and read leads (a refused row goes to the quarantine, hence the base)."""
 
@@ -148,20 +180,7 @@ class LeadsTable(Quarantine):
 
     def _pg_upsert_leads(self, conn: Connection, columns, rows, resolve) -> UpsertResult:
         stage = self._pg_stage(conn, "leads", columns, rows)
-        exprs = []
-        for col in columns:
-            expr = f"s.{col}"
-            if col in resolve:
-                expr = f"COALESCE(s.{col}, l.{col}, {_NOT_NULL_DEFAULT[col]})"
-            elif col in _NOT_NULL_DEFAULT:
-                expr = f"COALESCE(s.{col}, {_NOT_NULL_DEFAULT[col]})"
-            elif col == "created_at":
-                expr = "COALESCE(s.created_at, now())"
-            exprs.append(expr)
-        insert_cols = list(columns)
-        if "created_at" not in columns:
-            insert_cols.append("created_at")
-            exprs.append("now()")
+        insert_cols, exprs = _proposed_row(columns, resolve, "postgresql")
         join = " LEFT JOIN leads l ON l.lead_id = s.lead_id" if resolve else ""
         sql = f"""
             WITH up AS (
@@ -182,20 +201,7 @@ class LeadsTable(Quarantine):
                 conn, "SELECT lead_id FROM leads WHERE lead_id {in_clause}", "ids", [r[0] for r in rows]
             )
         )
-        values = []
-        for col in columns:
-            expr = f":{col}"
-            if col in resolve:
-                expr = f"COALESCE(:{col}, (SELECT {col} FROM leads WHERE lead_id = :lead_id), 0)"
-            elif col in _NOT_NULL_DEFAULT:
-                expr = f"COALESCE(:{col}, {_NOT_NULL_DEFAULT[col].replace('false', '0')})"
-            elif col == "created_at":
-                expr = "COALESCE(:created_at, :_now)"
-            values.append(expr)
-        insert_cols = list(columns)
-        if "created_at" not in columns:  # explicit, so both dialects store microseconds
-            insert_cols.append("created_at")
-            values.append(":_now")
+        insert_cols, values = _proposed_row(columns, resolve, "sqlite")
         sql = f"""
             INSERT INTO leads ({", ".join(insert_cols)}, updated_at) VALUES ({", ".join(values)}, :_now)
             ON CONFLICT (lead_id) DO UPDATE SET {_merge_set(columns)}"""
