@@ -103,3 +103,17 @@ def test_qualified_sync_times_pair_each_qualified_lead_with_its_states(stocked):
     assert len(times) == 2  # a (synced) and b (no state); c is not qualified
     assert sorted(times["state"].fillna("none")) == ["created", "none"]
     assert pd.to_datetime(times["synced_at"].dropna(), utc=True, format="ISO8601").tolist() == [synced_at]
+
+
+def test_qualified_count(stocked):
+    assert stocked.qualified_count() == 2
+    stocked.upsert_leads(frame(lead("d"), lead("a", is_qualified=False)))
+    assert stocked.qualified_count() == 2
+
+
+def test_vendor_call_counts_per_vendor_and_endpoint(store):
+    assert store.vendor_call_counts() == {}
+    calls = [("apollo", "people_search"), ("apollo", "people_search"), ("apollo", "bulk_match"), ("hunter", "find")]
+    store.record_vendor_calls([{"vendor": v, "endpoint": e, "outcome": "ok"} for v, e in calls])
+    assert store.vendor_call_counts() == {("apollo", "people_search"): 2, ("apollo", "bulk_match"): 1,
+                                          ("hunter", "find"): 1}

@@ -233,3 +233,9 @@ class LeadsTable(Quarantine):
         with self._read() as conn:
             rows = conn.execute(text(sql + " ORDER BY lead_id"), params or {}).mappings().all()
         return normalize_frame(pd.DataFrame(rows, columns=list(LEAD_COLUMNS)))
+
+    @reconnecting
+    def qualified_count(self) -> int:
+        """How many stored leads are qualified."""
+        with self._read() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM leads WHERE is_qualified = :t"), {"t": True}).scalar_one())

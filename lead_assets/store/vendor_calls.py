@@ -49,3 +49,10 @@ class VendorCalls(StoreBase):
             c.execute(sql, params)
         return len(params)
 
+
+    @reconnecting
+    def vendor_call_counts(self) -> dict[tuple[str, str], int]:
+        """How many calls each (vendor, endpoint) made, over the whole store."""
+        sql = "SELECT vendor, endpoint, count(*) AS n FROM vendor_calls GROUP BY vendor, endpoint"
+        with self._read() as conn:
+            return {(vendor, endpoint): int(n) for vendor, endpoint, n in conn.execute(text(sql))}
