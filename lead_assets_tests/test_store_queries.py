@@ -117,3 +117,38 @@ def test_vendor_call_counts_per_vendor_and_endpoint(store):
     store.record_vendor_calls([{"vendor": v, "endpoint": e, "outcome": "ok"} for v, e in calls])
     assert store.vendor_call_counts() == {("apollo", "people_search"): 2, ("apollo", "bulk_match"): 1,
                                           ("hunter", "find"): 1}
+
+
+def test_quarantined_records_by_reason_pattern(store):
+    store.quarantine(pd.DataFrame({
+        "source": ["sales_navigator", "sales_navigator", "sales_navigator", "apollo"],
+        "partition_key": [P1, P2, P1, P1],
+        "reason": ["row 3: no lead matches", "row 9: no lead matches", "bad url", "row 1: no lead matches"],
+        "payload": ['{"n": 3}', '{"n": 9}', '{"n": 4}', '{"n": 1}'],
+    }))
+    waiting = store.quarantined_records("sales_navigator", "%no lead matches")
+    assert list(waiting.columns) == ["quarantine_id", "partition_key", "payload"]
+    assert list(waiting["payload"]) == ['{"n": 3}', '{"n": 9}'] and list(waiting["partition_key"]) == [P1, P2]
+    assert store.quarantined_records("hunter", "%").empty
+
+
+def test_leads_at_companies(store):
+    store.upsert_leads(frame(lead("a", company_name="Acme"), lead("b", company_name="Beta"),
+                             lead("c", company_name="Gamma")))
+    columns = ["lead_id", "first_name", "last_name", "company_name", "job_title"]
+    found = store.leads_at_companies(["Gamma", "Acme", "Nobody"], columns)
+    assert list(found.columns) == columns
+    assert list(found["lead_id"]) == ["a", "c"] and list(found["company_name"]) == ["Acme", "Gamma"]
+    assert store.leads_at_companies([], columns).empty
+    with pytest.raises(ValueError, match="no lead columns"):
+        store.leads_at_companies(["Acme"], ["lead_id", "password"])
+
+
+def test_linkedin_leads_at_websites(store):
+    store.upsert_leads(frame(lead("a", company_website="acme.com"), lead("b", company_website="acme.com",
+                                                                          linkedin_url=None),
+                             lead("c", company_website="beta.io")))
+    found = store.linkedin_leads_at_websites(["acme.com", "other.org"])
+    assert found == [{"full_name": "Person a", "company_website": "acme.com",
+                      "linkedin_url": "https://www.linkedin.com/in/a"}]
+    assert store.linkedin_leads_at_websites([]) == []

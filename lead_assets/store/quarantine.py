@@ -64,3 +64,13 @@ class Quarantine(StoreBase):
         sql = "SELECT DISTINCT vendor_person_id FROM quarantine WHERE source = :source AND vendor_person_id IS NOT NULL"
         with self._read() as conn:
             return {str(v) for v in conn.execute(text(sql), {"source": source}).scalars()}
+
+    @reconnecting
+    def quarantined_records(self, source: str, reason_like: str) -> pd.DataFrame:
+        """The quarantine rows of `source` whose reason matches the LIKE pattern `reason_like`.
+
+        Columns quarantine_id, partition_key, payload (in insertion order): records to match again later.
+        """
+        sql = ("SELECT quarantine_id, partition_key, payload FROM quarantine "
+               "WHERE source = :source AND reason LIKE :reason ORDER BY quarantine_id")
+        return self.read_sql(sql, {"source": source, "reason": reason_like})
