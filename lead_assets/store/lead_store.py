@@ -3,7 +3,8 @@
 One class for callers, assembled from one small part per table family:
 
 * `base.StoreBase`: engine, migrations, transactions, chunked IN-list reads, `read_sql`, bulk inserts;
-* `leads_table.LeadsTable`: `leads` (upsert_leads, fetch_leads, read_leads);
+* `leads_table.LeadsTable`: `leads` (upsert_leads, fetch_leads, read_leads); `lead_queries.LeadQueries`:
+  lookups of leads by company, website or qualification;
 * `quarantine.Quarantine`, `lead_sources.LeadSources`, `landings.Landings` (raw_landings),
   `search_slices.SearchSlices`, `vendor_calls.VendorCalls`: their tables;
 * `crm_progress.CrmProgress`: which qualified leads each CRM has or lacks (read side of crm_sync_state);
@@ -22,6 +23,7 @@ from lead_assets.store.base import PG_CHUNK, SQLITE_CHUNK
 from lead_assets.store.claims import Claims
 from lead_assets.store.crm_progress import CrmProgress
 from lead_assets.store.landings import Landings
+from lead_assets.store.lead_queries import LeadQueries
 from lead_assets.store.lead_sources import LeadSources
 from lead_assets.store.leads_table import KEEP_EXISTING, TAKE_NEW, LeadsTable, UpsertResult
 from lead_assets.store.quarantine import record_hash
@@ -61,5 +63,5 @@ __all__ = [
 ]
 
 
-class LeadStore(LeadsTable, LeadSources, Landings, SearchSlices, VendorCalls, CrmProgress, Claims):
+class LeadStore(LeadsTable, LeadQueries, LeadSources, Landings, SearchSlices, VendorCalls, CrmProgress, Claims):
     """The lead database. `url=None` means `settings.default_database_url()`."""
