@@ -120,11 +120,7 @@ def _raw_metadata(report, landed: dict, client) -> dict:
 
 def _people_metadata(store, index, report, partition_key: str) -> dict:
     """Who the records are: new, merged, quarantined, distinct people in the partition, dedup health."""
-    counts = store.read_sql(
-        "SELECT COUNT(*) AS records, COUNT(DISTINCT lead_id) AS people FROM lead_sources WHERE partition_key = :pk",
-        {"pk": partition_key},
-    ).iloc[0]
-    records, people = int(counts["records"]), int(counts["people"])
+    records, people = store.partition_counts(partition_key)
     return {
         "dagster/row_count": people,
         "records": records,

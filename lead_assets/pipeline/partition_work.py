@@ -14,10 +14,7 @@ def partition_lead_ids(store, partition_key: str) -> list[str]:
 
 def partitions_lead_ids(store, partition_keys: list[str]) -> list[str]:
     """Leads the records of any of these partitions resolved to (from lead_sources), each once."""
-    sql = "SELECT DISTINCT lead_id FROM lead_sources WHERE partition_key {in_clause}"
-    with store._read() as conn:
-        rows = store._in_chunks(conn, sql, "pks", list(partition_keys))
-        return list(dict.fromkeys(r["lead_id"] for r in rows))
+    return store.lead_ids_for_partitions(partition_keys)
 
 
 def export_scope(store, crm: str, partition_keys: list[str], exported: set[str]) -> list[str]:
@@ -29,11 +26,7 @@ def export_scope(store, crm: str, partition_keys: list[str], exported: set[str])
     would wait for a re-run. A lead of a partition held back by its blocking check stays held back."""
     ids = partitions_lead_ids(store, partition_keys)
     done = exported | set(partition_keys)
-    never_sent = store.read_sql(
-        "SELECT ls.lead_id, ls.partition_key FROM leads l JOIN lead_sources ls ON ls.lead_id = l.lead_id "
-        "WHERE l.is_qualified = :t AND NOT EXISTS "
-        "(SELECT 1 FROM crm_sync_state s WHERE s.lead_id = l.lead_id AND s.crm = :crm)",
-        {"t": True, "crm": crm})
+    never_sent = store.never_sent_qualified(crm)
     if never_sent.empty:
         return ids
     ready = never_sent.groupby("lead_id")["partition_key"].agg(lambda keys: set(keys) <= done)
@@ -48,10 +41,7 @@ def unexplained_qualified(store, crm: str, lead_ids: list[str]) -> int:
     qualified = set(df.loc[df["is_qualified"].fillna(False).astype(bool), "lead_id"])
     if not qualified:
         return 0
-    sql = "SELECT lead_id FROM crm_sync_state WHERE crm = :crm AND state <> 'pending' AND lead_id {in_clause}"
-    with store._read() as conn:
-        done = {r["lead_id"] for r in store._in_chunks(conn, sql, "ids", sorted(qualified), {"crm": crm})}
-    return len(qualified - done)
+    return len(qualified - store.settled_lead_ids(crm, sorted(qualified)))
 
 
 def rescore_partition(store, partition_key: str) -> pd.DataFrame:

@@ -82,9 +82,7 @@ def files_of_hour(ctx: ImportContext, source: str, partition_key: str,
     """Land the folder's files no hour has landed yet under this one, then yield (name, bytes) of
     every file this hour owns."""
     if not ctx.replay_only:
-        landed = set(ctx.store.read_sql(
-            "SELECT request_key FROM raw_landings WHERE source = :s AND request_kind = 'import'", {"s": source}
-        )["request_key"])
+        landed = set(ctx.store.landed_request_keys(source, "import"))
         for stored in import_files(ctx.files, patterns):
             data = ctx.files.get(stored.name)
             key = file_key(stored.name, data)

@@ -105,23 +105,14 @@ def _buy_and_store(ctx: CollectionContext, source: PagedVendorSource, ids: list[
         report.batch.add(outcome)
 
 
-def _ids_in(store, table: str, source: str, ids: list[str]) -> set[str]:
-    """The vendor ids among `ids` that have a row of `source` in `table` (any partition)."""
-    if not ids:
-        return set()
-    sql = f"SELECT DISTINCT vendor_person_id FROM {table} WHERE source = :source AND vendor_person_id {{in_clause}}"
-    with store._read() as conn:
-        return {str(r["vendor_person_id"]) for r in store._in_chunks(conn, sql, "ids", ids, {"source": source})}
-
-
 def quarantined_elsewhere(store, source: str, ids: list[str]) -> set[str]:
     """Ids whose purchase (in any partition) already ended in quarantine: bought once, never again."""
-    return _ids_in(store, "quarantine", source, ids)
+    return store.known_vendor_ids("quarantine", source, ids)
 
 
 def unstored_ids(store, source: str, ids: list[str]) -> list[str]:
     """Ids among `ids` that are neither a `lead_sources` row nor quarantined (any partition)."""
-    done = _ids_in(store, "lead_sources", source, ids) | _ids_in(store, "quarantine", source, ids)
+    done = store.known_vendor_ids("lead_sources", source, ids) | store.known_vendor_ids("quarantine", source, ids)
     return [pid for pid in ids if pid not in done]
 
 

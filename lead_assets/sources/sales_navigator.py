@@ -56,9 +56,7 @@ class SalesNavigatorSource(ImportSource):
         Each keeps the partition it was imported under; its quarantine row is removed once its
         source row is stored (it is no longer unaccounted for). Free: nothing is bought.
         """
-        waiting = ctx.store.read_sql(
-            "SELECT quarantine_id, partition_key, payload FROM quarantine WHERE source = :s AND reason LIKE :r",
-            {"s": self.name, "r": f"%{NO_MATCH_REASON}"})
+        waiting = ctx.store.quarantined_records(self.name, f"%{NO_MATCH_REASON}")
         if waiting.empty:
             return
         rows = [json.loads(p) for p in waiting["payload"]]
@@ -129,11 +127,8 @@ def _leads_by_name_domain(store, rows: list[dict]) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     ambiguous: set[str] = set()
-    sql = ("SELECT full_name, company_website, linkedin_url FROM leads WHERE linkedin_url IS NOT NULL "
-           "AND company_website {in_clause}")
-    with store._read() as conn:
-        for r in store._in_chunks(conn, sql, "domains", domains):
-            key = match_key_name_domain(r["full_name"], r["company_website"])
-            if key and found.setdefault(key, r["linkedin_url"]) != r["linkedin_url"]:
-                ambiguous.add(key)  # two people of that name at one company: no guessing
+    for r in store.linkedin_leads_at_websites(domains):
+        key = match_key_name_domain(r["full_name"], r["company_website"])
+        if key and found.setdefault(key, r["linkedin_url"]) != r["linkedin_url"]:
+            ambiguous.add(key)  # two people of that name at one company: no guessing
     return {k: v for k, v in found.items() if k not in ambiguous}

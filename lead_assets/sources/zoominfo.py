@@ -290,12 +290,8 @@ def match_existing_leads(ctx, contacts: list) -> dict[str, str]:
             companies.add(str(company))
     if not wanted:
         return {}
-    names = [f"c{n}" for n in range(len(companies))]
-    leads = ctx.store.read_sql(
-        "SELECT lead_id, first_name, last_name, company_name, job_title FROM leads WHERE company_name IN ("
-        + ", ".join(f":{n}" for n in names) + ")",
-        dict(zip(names, sorted(companies), strict=True)),
-    )
+    leads = ctx.store.leads_at_companies(sorted(companies),
+                                         ["lead_id", "first_name", "last_name", "company_name", "job_title"])
     by_key: dict[str, set[str]] = {}
     for lead_id, first, last, company, title in leads.itertuples(index=False):
         key = name_company_key(first, last, company, title)
