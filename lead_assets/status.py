@@ -52,9 +52,7 @@ def sprint_status(store, cfg: SprintConfig, now: datetime | None = None) -> dict
 
 def crm_lag(store) -> dict[str, Any]:
     """How long qualified leads waited from collection to the CRM's confirmation (hours), and how many wait still."""
-    df = store.read_sql(
-        "SELECT l.created_at, s.synced_at, s.state FROM leads l LEFT JOIN crm_sync_state s ON s.lead_id = l.lead_id "
-        "WHERE l.is_qualified = :t", {"t": True})
+    df = store.qualified_sync_times()
     synced = df[df["state"].isin(["created", "updated"]) & df["synced_at"].notna()]
     # SQLite returns timestamps this table does not declare as text: parse both sides the same way
     def utc(column):

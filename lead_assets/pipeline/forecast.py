@@ -32,6 +32,7 @@ from lead_assets.core.enrichment_config import COMPANY, EMAIL, LOOKUP_ENDPOINTS,
 from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
 from lead_assets.sources import PagedVendorSource, paged_source
 from lead_assets.sources.slice_walk import SliceWalk
+from lead_assets.store.enrichment_ledger import spend_by_vendor
 
 SOURCE = "apollo"
 LOOKUP_CHUNK = 10_000
@@ -250,16 +251,8 @@ def _known_ids(store, index, ids: Sequence[str]) -> tuple[set[str], set[str]]:
         chunk = ids[i : i + LOOKUP_CHUNK]
         hits = index.lookup([f"vid:{SOURCE}:{pid}" for pid in chunk])
         known.update(pid for pid in chunk if f"vid:{SOURCE}:{pid}" in hits)
-    bought: set[str] = set(
-        store.read_sql(
-            "SELECT DISTINCT vendor_person_id FROM quarantine WHERE source = :s AND vendor_person_id IS NOT NULL",
-            {"s": SOURCE},
-        )["vendor_person_id"].astype(str)
-    )
-    landed = store.read_sql(
-        "SELECT request_key FROM raw_landings WHERE source = :s AND request_kind = 'enrichment'", {"s": SOURCE}
-    )
-    for key in landed["request_key"]:
+    bought = store.quarantined_vendor_ids(SOURCE)
+    for key in store.landed_request_keys(SOURCE, "enrichment"):
         bought.update(str(key).removeprefix("ids=").split(","))
     wanted = set(ids)
     return known, (bought & wanted) - known
@@ -290,29 +283,21 @@ LEFT JOIN (SELECT DISTINCT lead_id FROM enrichment_ledger) la ON la.lead_id = l.
 def _observed(store, enrichment_vendors: Iterable[str]) -> dict[str, Any]:
     """What the store says so far: lead rates (Apollo's leads when there are any), enrichment costs."""
     vendors = sorted(set(enrichment_vendors))
-    has_apollo = int(store.read_sql("SELECT count(*) AS n FROM lead_sources WHERE source = :s",
-                                    {"s": SOURCE})["n"].iloc[0] or 0)
+    sources = store.source_counts(SOURCE)
+    has_apollo = sources.records
     where = "WHERE l.lead_id IN (SELECT lead_id FROM lead_sources WHERE source = :s)" if has_apollo else ""
     row = store.read_sql(_LEAD_RATES_SQL.format(where=where), {"s": SOURCE} if has_apollo else {}).iloc[0]
     obs = {k: int(row[k] or 0) for k in ("leads", "qualified", "email_gap", "company_gap", "to_enrich", "enriched")}
     obs["scope"] = "apollo leads" if has_apollo else "all leads"
-    sources = store.read_sql(
-        "SELECT count(DISTINCT vendor_person_id) AS ids, count(DISTINCT lead_id) AS leads FROM lead_sources "
-        "WHERE source = :s", {"s": SOURCE}).iloc[0]
-    quarantined = store.read_sql(
-        "SELECT count(DISTINCT vendor_person_id) AS n FROM quarantine WHERE source = :s", {"s": SOURCE})["n"].iloc[0]
-    obs["apollo_ids"] = int(sources["ids"] or 0) + int(quarantined or 0)
-    obs["apollo_leads"] = int(sources["leads"] or 0)
+    obs["apollo_ids"] = sources.vendor_ids + len(store.quarantined_vendor_ids(SOURCE))
+    obs["apollo_leads"] = sources.leads
     all_enriched = store.read_sql("SELECT count(DISTINCT lead_id) AS n FROM enrichment_ledger")["n"].iloc[0]
     obs["enriched_all"] = int(all_enriched or 0)
-    spend = store.read_sql("SELECT vendor, COALESCE(sum(cost_usd), 0) AS usd FROM cost_ledger GROUP BY vendor")
-    by_vendor = dict(zip(spend["vendor"], spend["usd"].astype(float), strict=True))
+    by_vendor = spend_by_vendor(store)
     obs["spent_usd"] = float(sum(by_vendor.values()))
     obs["enrichment_usd"] = float(sum(v for k, v in by_vendor.items() if k in vendors))
-    calls = store.read_sql("SELECT vendor, endpoint, count(*) AS n FROM vendor_calls GROUP BY vendor, endpoint")
-    obs["calls"] = {f"{v} {e}": int(n) for v, e, n in calls.itertuples(index=False) if v in vendors}
-    obs["qualified_all"] = int(store.read_sql(
-        "SELECT sum(CASE WHEN is_qualified THEN 1 ELSE 0 END) AS n FROM leads")["n"].iloc[0] or 0)
+    obs["calls"] = {f"{v} {e}": n for (v, e), n in store.vendor_call_counts().items() if v in vendors}
+    obs["qualified_all"] = store.qualified_count()
     return obs
 
 
