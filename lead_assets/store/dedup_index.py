@@ -50,11 +50,14 @@ _RELEASE_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 REDIS_CHUNK = 10_000  # keys per MGET/MSET/DEL command, so no single command gets huge
 
 
-# ORDER BY: concurrent batches lock unique keys in the same order (they wait, never deadlock).
+# Registers the keys and answers the ones it did not insert (someone holds them already): in the
+# usual batch of new people nothing comes back. ORDER BY: concurrent batches lock unique keys in
+# the same order, so they wait for each other instead of deadlocking.
 _PG_REGISTER = (
-    "INSERT INTO dedup_keys (key, lead_id, kind, created_at) "
+    "WITH ins AS (INSERT INTO dedup_keys (key, lead_id, kind, created_at) "
     "SELECT k, l, d, %(now)s FROM unnest(%(keys)s::text[], %(leads)s::text[], %(kinds)s::text[]) AS t(k, l, d) "
-    "ORDER BY k ON CONFLICT (key) DO NOTHING RETURNING key, lead_id"
+    "ORDER BY k ON CONFLICT (key) DO NOTHING RETURNING key) "
+    "SELECT k FROM unnest(%(keys)s::text[]) AS k EXCEPT ALL SELECT key FROM ins"
 )
 
 _KIND_OF_PREFIX = {prefix: kind for kind, prefix in KEY_PREFIX.items()}
@@ -195,10 +198,11 @@ class DedupIndex:
         now = ts_param(utc_now(), self.store.dialect)
         if self.store.dialect == "postgresql":
             # Three arrays in one statement: no staging table, no row-by-row COPY (a batch has
-            # thousands of keys). The inserted rows name their own winner: read only the others.
-            won = dict(conn.exec_driver_sql(_PG_REGISTER, {
+            # thousands of keys). The inserted keys name their own winner: read only the others.
+            held = set(conn.exec_driver_sql(_PG_REGISTER, {
                 "now": now, "keys": _pg_text_array(keys), "leads": _pg_text_array([proposal[k] for k in keys]),
-                "kinds": _pg_text_array(kinds)}).all())
+                "kinds": _pg_text_array(kinds)}).scalars())
+            won = {k: proposal[k] for k in keys if k not in held}
             if inserted is not None:
                 inserted.update(won)
         else:
