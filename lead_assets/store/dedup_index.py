@@ -220,12 +220,7 @@ class DedupIndex:
         """Copy committed key -> lead_id pairs into Redis (after the commit: a later re-warm reads them anyway)."""
         if self._redis_usable():
             try:
-                items = list(winners.items())
-                for start in range(0, len(items), REDIS_CHUNK):
-                    # MSET, not SETNX: the database just said what the value is.
-                    part = items[start : start + REDIS_CHUNK]
-                    self._redis.mset(dict(zip(self._rkeys([k for k, _ in part]), _encoded([v for _, v in part]),
-                                              strict=True)))
+                self._mset(list(winners.items()))
             except REDIS_ERRORS as exc:
                 self._redis_failed(exc)
 
@@ -338,13 +333,22 @@ class DedupIndex:
                 text("SELECT key, lead_id FROM dedup_keys")
             )
             for part in result.partitions(REWARM_CHUNK):
-                self._redis.mset(dict(zip(self._rkeys([k for k, _ in part]), _encoded([v for _, v in part]),
-                                          strict=True)))
+                self._mset(part)
                 count += len(part)
         self._redis.set(self.sentinel, self.fingerprint)
         self.log.info("dedup index: re-warmed Redis with %d keys from the database", count)
         self._count("rewarms", 1)
         self._count("keys_rewarmed", count)
+
+    def _mset(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """MSET key -> lead_id pairs, REDIS_CHUNK at a time (MSET, not SETNX: the database just said
+        what the value is), names and values encoded in bulk."""
+        for start in range(0, len(pairs), REDIS_CHUNK):
+            part = pairs[start : start + REDIS_CHUNK]
+            flat: list[bytes] = [b""] * (2 * len(part))
+            flat[0::2] = self._rkeys([k for k, _ in part])
+            flat[1::2] = _encoded([v for _, v in part])
+            self._redis.execute_command("MSET", *flat)
 
     def _redis_failed(self, exc: BaseException, what: str = "Redis error") -> None:
         if is_crossslot(exc):
