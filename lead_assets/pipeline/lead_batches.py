@@ -343,8 +343,11 @@ def _unseen_leads(df: pd.DataFrame, lead_of_row: dict[Any, str], method_of_row: 
     minted -= {lead for row, lead in lead_of_row.items() if method_of_row[row] != "new"}
     minted -= {lead for key, lead in proposal.items() if key not in inserted}
     # a row whose key someone else won keeps that winner's id, which is not ours to call new
-    moved = df["lead_id"].to_numpy(dtype=object) != df.index.map(lead_of_row).to_numpy(dtype=object)
-    return minted - set(df.loc[moved, "lead_id"]) - set(df.index[moved].map(lead_of_row))
+    for row, lead in zip(df.index.tolist(), df["lead_id"].tolist(), strict=True):
+        if lead != lead_of_row[row]:
+            minted.discard(lead)
+            minted.discard(lead_of_row[row])
+    return minted
 
 
 def _store_leads(df, source, partition_key, store, matcher, now, conn, unseen: set[str]
