@@ -79,6 +79,29 @@ def test_register_then_lookup_through_redis(index, redis_url, store):
     assert kinds == ["vendor"]
 
 
+ODD_KEYS = {  # what the bulk encodings must carry unchanged: array-literal syntax, escapes, a newline
+    'vid:apollo:quote"d': "L1", "vid:apollo:back\\slash": "L2", "vid:apollo:{brace},comma": "L3",
+    "vid:apollo:NULL": "L4", "vid:apollo: spaced ": "L5", "vid:apollo:ünïcode": "L6", "vid:apollo:new\nline": "L7",
+}
+
+
+def test_keys_with_odd_characters_round_trip(index, redis_url, store):
+    plain = {k: v for k, v in ODD_KEYS.items() if "\n" not in k}
+    # without a newline the keys travel joined; with one, key by key
+    for mapping in (plain, ODD_KEYS):
+        index.forget(list(ODD_KEYS))
+        with store.transaction() as conn:
+            inserted: set[str] = set()
+            assert index.register(mapping, conn=conn, inserted=inserted) == mapping
+        index.publish(mapping)
+        assert index.lookup([*mapping, "vid:apollo:unknown"]) == mapping
+        assert index.register({k: "other" for k in mapping}) == mapping  # first registration still wins
+        if store.dialect == "postgresql":
+            assert inserted == set(mapping)
+    assert index.stats["redis_lookups"] > 0
+    assert raw_redis(redis_url).get('{ls:t}:k:vid:apollo:quote"d') == "L1"
+
+
 def test_first_registration_wins(index):
     assert index.register({"email:x": "L1"}) == {"email:x": "L1"}
     assert index.register({"email:x": "L2", "email:y": "L3"}) == {"email:x": "L1", "email:y": "L3"}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,7 @@ def weak_key_frame(df: pd.DataFrame) -> pd.DataFrame:
     """
     name = map_distinct(df["full_name"], normalise_person_name).to_numpy(dtype=object)
     domain = map_distinct(df["company_website"], website_domain).to_numpy(dtype=object)
-    company = map_distinct(df["company_name"], normalise_person_name).to_numpy(dtype=object)
+    company = map_distinct(df["company_name"], _company_match_name).to_numpy(dtype=object)
     has_name = ~pd.isna(name)
     on_linkedin = np.fromiter((isinstance(d, str) and (d == "linkedin.com" or d.endswith(".linkedin.com"))
                                for d in domain), bool, len(domain))
@@ -64,6 +65,16 @@ def weak_key_frame(df: pd.DataFrame) -> pd.DataFrame:
                     + [f"nc:{name[i]}|{company[i]}" for i in by_company], dtype=object)
     kinds = np.array(["name_domain"] * len(by_domain) + ["name_company"] * len(by_company), dtype=object)
     return pd.DataFrame({"row": df.index.take(pos[order]).to_numpy(), "kind": kinds[order], "key": keys[order]})
+
+
+@lru_cache(maxsize=1 << 16)
+def _cached_match_name(name: str) -> str | None:
+    return normalise_person_name(name)
+
+
+def _company_match_name(name: object) -> str | None:
+    """`normalise_person_name` of a company name, cached: one employer recurs in batch after batch."""
+    return _cached_match_name(name) if isinstance(name, str) else normalise_person_name(name)
 
 
 def _id_text(value: object) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
@@ -140,11 +140,28 @@ def column_or_none(df: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(df), index=df.index, dtype=object)
 
 
-def present_mask(s: pd.Series) -> np.ndarray:
+# What the validity checks read: a frame, or (inside `normalise_leads`) its columns as arrays.
+Columns = pd.DataFrame | Mapping[str, object]
+
+
+def column_values(cols: Columns, name: str) -> np.ndarray:
+    """Column `name` as an object array (all None when absent); cheaper than a Series per check."""
+    if name in cols:  # a frame's `in` asks its columns, a mapping's its keys
+        return np.asarray(cols[name], dtype=object)
+    return np.full(_row_count(cols), None, dtype=object)
+
+
+def _row_count(cols: Columns) -> int:
+    if isinstance(cols, pd.DataFrame):
+        return len(cols)
+    return len(next(iter(cols.values()))) if cols else 0
+
+
+def present_mask(s: pd.Series | np.ndarray) -> np.ndarray:
     """Boolean array: value is neither missing nor the empty string (normalised columns)."""
-    arr = s.to_numpy(dtype=object)
-    mask = ~pd.isna(arr)
-    mask[mask] = arr[mask] != ""
+    values = np.asarray(s, dtype=object)
+    mask = ~pd.isna(values)
+    mask[mask] = values[mask] != ""
     return mask
 
 
@@ -568,48 +585,45 @@ def _http_url(value: object) -> str | None:
 
 # --------------------------------------------------------------------------- validity
 
+def _is_text(values: np.ndarray, pred: Callable[[str], bool] = bool) -> np.ndarray:
+    """Bool array: the value is text and `pred(text)` holds (default: not empty)."""
+    return np.fromiter((isinstance(v, str) and pred(v) for v in values), bool, len(values))
 
-def _length_ok(s: pd.Series, max_len: int = MAX_FIELD_LENGTH) -> np.ndarray:
-    return np.fromiter(
-        (isinstance(v, str) and 0 < len(v) <= max_len for v in s.to_numpy(dtype=object)),
-        dtype=bool,
-        count=len(s),
-    )
+
+def _length_ok(values: np.ndarray, max_len: int = MAX_FIELD_LENGTH) -> np.ndarray:
+    return _is_text(values, lambda v: 0 < len(v) <= max_len)
 
 
 _HAS_LETTER = re.compile(r"[^\W\d_]")
+_CANONICAL_LINKEDIN_PREFIX = "https://www.linkedin.com/in/"
 
 
-def location_checks(df: pd.DataFrame) -> dict[str, np.ndarray]:
+def location_checks(df: Columns) -> dict[str, np.ndarray]:
     """Bool arrays for the location of normalised leads.
 
     `city_present`, `city_ok` (present and <= 200 chars), `state_present`, `state_ok`
     (a US code when the country is US or unknown, any text elsewhere) and `us_state`
     (country "US" and a US state code: what the location score part counts).
     """
-    city = column_or_none(df, "location_city")
-    state = column_or_none(df, "location_state").to_numpy(dtype=object)
-    country = column_or_none(df, "location_country").to_numpy(dtype=object)
-    city_present = present_mask(city)
-    state_present = np.fromiter(
-        (isinstance(v, str) and bool(v.strip()) for v in state), dtype=bool, count=len(state)
-    )
+    city = column_values(df, "location_city")
+    state = column_values(df, "location_state")
+    country = column_values(df, "location_country")
+    state_present = _is_text(state, str.strip)
     # A US (or unknown) country needs a real state code; elsewhere any state text will do.
-    in_us = np.fromiter((isinstance(v, str) and v == "US" for v in country), bool, len(country))
+    in_us = _is_text(country, "US".__eq__)
     us_or_unknown = in_us | pd.isna(country)
-    us_code = np.fromiter((isinstance(v, str) and v in US_STATE_CODES for v in state), bool, len(state))
-    state_ok = state_present & np.where(us_or_unknown, us_code, True)
+    us_code = _is_text(state, US_STATE_CODES.__contains__)
     return {
-        "city_present": city_present,
+        "city_present": present_mask(city),
         "city_ok": _length_ok(city),
         "state_present": state_present,
-        "state_ok": state_ok,
+        "state_ok": state_present & np.where(us_or_unknown, us_code, True),
         "us_state": us_code & in_us,
     }
 
 
-def required_field_validity(df: pd.DataFrame, loc: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-    """Bool DataFrame, one column per REQUIRED_FIELDS entry, for normalised leads.
+def required_field_checks(df: Columns, loc: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Bool array per REQUIRED_FIELDS entry (in that order), for normalised leads.
 
     full_name: 1-200 chars with a letter; linkedin_url: canonical (not None); job_title
     and company_name: 1-200 chars; location: a city (<= 200 chars) and a state, which must
@@ -617,66 +631,60 @@ def required_field_validity(df: pd.DataFrame, loc: dict[str, np.ndarray] | None 
     6-point parts and `validation_errors` always agree. `loc`: `location_checks(df)`, when
     the caller has it already.
     """
-    full = column_or_none(df, "full_name")
     loc = location_checks(df) if loc is None else loc
-    full_ok = _length_ok(full) & np.fromiter(
-        (isinstance(v, str) and _HAS_LETTER.search(v) is not None for v in full.to_numpy(dtype=object)),
-        bool,
-        len(full),
-    )
-    linkedin_ok = np.fromiter(
-        (
-            isinstance(v, str) and v.startswith("https://www.linkedin.com/in/")
-            for v in column_or_none(df, "linkedin_url")
-        ),
-        bool,
-        len(df),
-    )
-    out = {
-        "full_name": full_ok,
-        "linkedin_url": linkedin_ok,
-        "job_title": _length_ok(column_or_none(df, "job_title")),
-        "company_name": _length_ok(column_or_none(df, "company_name")),
+    checks = {
+        "full_name": _is_text(column_values(df, "full_name"),
+                              lambda v: 0 < len(v) <= MAX_FIELD_LENGTH and _HAS_LETTER.search(v) is not None),
+        "linkedin_url": _is_text(column_values(df, "linkedin_url"), lambda v: v.startswith(_CANONICAL_LINKEDIN_PREFIX)),
+        "job_title": _length_ok(column_values(df, "job_title")),
+        "company_name": _length_ok(column_values(df, "company_name")),
         "location": loc["city_ok"] & loc["state_ok"],
     }
-    return pd.DataFrame({f: out[f] for f in REQUIRED_FIELDS}, index=df.index)
+    return {f: checks[f] for f in REQUIRED_FIELDS}
 
 
-def _validation_errors(out: pd.DataFrame, raw_linkedin: pd.Series) -> list[str]:
+def required_field_validity(df: pd.DataFrame, loc: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """`required_field_checks` as a bool DataFrame (one column per REQUIRED_FIELDS entry), index kept."""
+    return pd.DataFrame(required_field_checks(df, loc), index=df.index)
+
+
+def _validation_errors(out: Columns, raw_linkedin: pd.Series) -> list[str]:
     """';'-joined error codes per row ('' when every required field is valid)."""
-    n = len(out)
-    full = column_or_none(out, "full_name")
+    full = column_values(out, "full_name")
     full_present = present_mask(full)
-    full_len = np.fromiter((isinstance(v, str) and len(v) > MAX_FIELD_LENGTH for v in full), bool, n)
+    full_len = _is_text(full, lambda v: len(v) > MAX_FIELD_LENGTH)
     loc = location_checks(out)
-    valid = required_field_validity(out, loc)
-    linkedin_bad = ~valid["linkedin_url"].to_numpy()
+    valid = required_field_checks(out, loc)
+    linkedin_bad = ~valid["linkedin_url"]
     # Only rows without a canonical URL need to know whether the vendor sent anything.
-    raw_linkedin_present = np.zeros(n, dtype=bool)
+    raw_linkedin_present = np.zeros(len(full), dtype=bool)
     raw = raw_linkedin.to_numpy(dtype=object)
     for i in np.flatnonzero(linkedin_bad):
         raw_linkedin_present[i] = clean_str(raw[i]) is not None
     checks: list[tuple[str, np.ndarray]] = [
         ("full_name:missing", ~full_present),
         ("full_name:too_long", full_len),
-        ("full_name:invalid", full_present & ~full_len & ~valid["full_name"].to_numpy()),
+        ("full_name:invalid", full_present & ~full_len & ~valid["full_name"]),
         ("linkedin_url:missing", linkedin_bad & ~raw_linkedin_present),
         ("linkedin_url:invalid", linkedin_bad & raw_linkedin_present),
     ]
     for field in ("job_title", "company_name"):
-        present = present_mask(column_or_none(out, field))
-        checks += [(f"{field}:missing", ~present), (f"{field}:too_long", present & ~valid[field].to_numpy())]
+        present = present_mask(column_values(out, field))
+        checks += [(f"{field}:missing", ~present), (f"{field}:too_long", present & ~valid[field])]
     checks += [
         ("location:missing_city", ~loc["city_present"]),
         ("location:city_too_long", loc["city_present"] & ~loc["city_ok"]),
         ("location:missing_state", ~loc["state_present"]),
         ("location:invalid_state", loc["state_present"] & ~loc["state_ok"]),
     ]
-    errors: list[list[str]] = [[] for _ in range(n)]
+    errors: dict[int, list[str]] = {}  # most rows have none
     for code, mask in checks:
         for i in np.flatnonzero(mask):
-            errors[i].append(code)
-    return [";".join(e) for e in errors]
+            errors.setdefault(i, []).append(code)
+    joined = [""] * len(full)
+    for i, codes in errors.items():
+        joined[i] = ";".join(codes)
+    return joined
 
 
 # --------------------------------------------------------------------------- batch
@@ -699,58 +707,63 @@ def normalise_leads(df: pd.DataFrame, matcher: TitleMatcher) -> pd.DataFrame:
     the incoming status says ``undeliverable``), or website/industry/size is missing.
     """
     col = {c: column_or_none(df, c) for c in LEAD_INPUT_COLUMNS}
+    fields = _normalised_fields(col, matcher)
+    fields["validation_errors"] = _validation_errors(fields, col["linkedin_url"])
+    fields["needs_enrichment"] = _needs_enrichment(fields, col["email_status"].to_numpy(dtype=object))
+    for extra in df.columns:
+        if extra not in fields:
+            fields[extra] = df[extra].array
+    return pd.DataFrame(fields, index=df.index)
+
+
+def _normalised_fields(col: Mapping[str, pd.Series], matcher: TitleMatcher) -> dict[str, object]:
+    """LEAD_INPUT_COLUMNS normalised, plus `target_role`: column -> array, in the lead's column order."""
     names = split_names(col["full_name"], col["first_name"], col["last_name"])
     emails = normalise_emails(col["email"], col["email_status"])
+    state, country = _state_and_country(col["location_state"], col["location_country"])
+    job_title = clean_text(col["job_title"])
+    return {
+        "full_name": names["full_name"].to_numpy(),
+        "first_name": names["first_name"].to_numpy(),
+        "last_name": names["last_name"].to_numpy(),
+        "linkedin_url": canonical_linkedin_urls(col["linkedin_url"]).to_numpy(),
+        "job_title": job_title.to_numpy(),
+        "company_name": clean_text(col["company_name"]).to_numpy(),
+        "location_city": clean_text(col["location_city"]).to_numpy(),
+        "location_state": state,
+        "location_country": country,
+        "email": emails["email"].to_numpy(),
+        "email_status": emails["email_status"].to_numpy(),
+        "phone": normalise_phones(col["phone"]).to_numpy(),
+        "company_website": website_domains(col["company_website"]).to_numpy(),
+        "company_industry": clean_text(col["company_industry"], max_len=MAX_FIELD_LENGTH).to_numpy(),
+        "company_size": company_sizes(col["company_size"]).array,
+        "profile_picture_url": map_distinct(col["profile_picture_url"], _http_url).to_numpy(),
+        "target_role": matcher.match_series(job_title).to_numpy(dtype=object),
+    }
 
-    country = normalise_countries(col["location_country"]).to_numpy(dtype=object)
-    state = clean_text(col["location_state"]).to_numpy(dtype=object)
+
+def _state_and_country(state_in: pd.Series, country_in: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(location_state, location_country): a US state becomes its postal code when the country
+    is US or missing, and a missing country then becomes "US"; any other state stays as cleaned."""
+    country = normalise_countries(country_in).to_numpy(dtype=object)
+    state = clean_text(state_in).to_numpy(dtype=object)
     state_code = us_state_codes(pd.Series(state, dtype=object)).to_numpy(dtype=object)
     country_missing = pd.isna(country)
     is_code = ~pd.isna(state_code)
     use_code = is_code & (country_missing | (country == "US"))
     state[use_code] = state_code[use_code]
     country[country_missing & is_code] = "US"
+    return state, country
 
-    job_title = clean_text(col["job_title"])
-    out = pd.DataFrame(
-        {
-            "full_name": names["full_name"].to_numpy(),
-            "first_name": names["first_name"].to_numpy(),
-            "last_name": names["last_name"].to_numpy(),
-            "linkedin_url": canonical_linkedin_urls(col["linkedin_url"]).to_numpy(),
-            "job_title": job_title.to_numpy(),
-            "company_name": clean_text(col["company_name"]).to_numpy(),
-            "location_city": clean_text(col["location_city"]).to_numpy(),
-            "location_state": state,
-            "location_country": country,
-            "email": emails["email"].to_numpy(),
-            "email_status": emails["email_status"].to_numpy(),
-            "phone": normalise_phones(col["phone"]).to_numpy(),
-            "company_website": website_domains(col["company_website"]).to_numpy(),
-            "company_industry": clean_text(col["company_industry"], max_len=MAX_FIELD_LENGTH).to_numpy(),
-            "company_size": company_sizes(col["company_size"]).array,
-            "profile_picture_url": map_distinct(col["profile_picture_url"], _http_url).to_numpy(),
-            "target_role": matcher.match_series(job_title).to_numpy(dtype=object),
-        },
-        index=df.index,
-    )
-    out["validation_errors"] = _validation_errors(out, col["linkedin_url"])
-    company_missing = np.zeros(len(out), dtype=bool)
+
+def _needs_enrichment(fields: Mapping[str, object], vendor_status: np.ndarray) -> np.ndarray:
+    """A required field is invalid, there is no usable email, or company data is missing."""
+    company_missing = np.zeros(len(vendor_status), dtype=bool)
     for field in COMPANY_FIELDS:
-        company_missing |= out[field].isna().to_numpy()
+        company_missing |= pd.isna(column_values(fields, field))
     # An address a verifier already marked undeliverable (re-normalised stored rows) is not usable.
-    undeliverable = np.fromiter(
-        (isinstance(v, str) and v.strip().lower() == "undeliverable" for v in col["email_status"]),
-        bool,
-        len(out),
-    )
-    out["needs_enrichment"] = (
-        (out["validation_errors"] != "").to_numpy()
-        | out["email"].isna().to_numpy()
-        | undeliverable
-        | company_missing
-    )
-    for extra in df.columns:
-        if extra not in out.columns:
-            out[extra] = df[extra].array
-    return out
+    undeliverable = _is_text(vendor_status, lambda v: v.strip().lower() == "undeliverable")
+    return (
+        np.array(fields["validation_errors"], dtype=object) != ""
+    ) | pd.isna(column_values(fields, "email")) | undeliverable | company_missing

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lead_assets.core.lead_schema import COMPANY_FIELDS
-from lead_assets.core.normalise import column_or_none, location_checks, present_mask, required_field_validity
+from lead_assets.core.normalise import column_values, location_checks, present_mask, required_field_checks
 
 # Statuses whose email counts as present: an undeliverable address is still a valid one.
 EMAIL_PRESENT_STATUSES = frozenset({"unverified", "verified", "undeliverable"})
@@ -40,11 +40,10 @@ PARTS: tuple[str, ...] = ("required_fields", "email", "company_data", "job_title
 def _parts_in_thirds(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """Each part of the score per row, as int64 arrays of thirds of a point."""
     loc = location_checks(df)
-    valid = required_field_validity(df, loc).to_numpy()
-    required = valid.sum(axis=1).astype(np.int64) * _REQUIRED_EACH
+    required = sum(v.astype(np.int64) for v in required_field_checks(df, loc).values()) * _REQUIRED_EACH
 
-    email = column_or_none(df, "email").to_numpy(dtype=object)
-    status = column_or_none(df, "email_status").to_numpy(dtype=object)
+    email = column_values(df, "email")
+    status = column_values(df, "email_status")
     has_email = np.fromiter(
         (
             isinstance(e, str) and bool(e) and s in EMAIL_PRESENT_STATUSES
@@ -58,19 +57,17 @@ def _parts_in_thirds(df: pd.DataFrame) -> dict[str, np.ndarray]:
     )
     email_pts = has_email * _EMAIL_VALID + verified * _EMAIL_VERIFIED
 
-    company = (
-        sum(present_mask(column_or_none(df, f)).astype(np.int64) for f in COMPANY_FIELDS) * _COMPANY_EACH
-    )
+    company = sum(present_mask(column_values(df, f)).astype(np.int64) for f in COMPANY_FIELDS) * _COMPANY_EACH
 
-    target = present_mask(column_or_none(df, "target_role"))
-    titled = present_mask(column_or_none(df, "job_title"))
+    target = present_mask(column_values(df, "target_role"))
+    titled = present_mask(column_values(df, "job_title"))
     title_pts = np.where(target, _TITLE_TARGET, np.where(titled, _TITLE_OTHER, 0))
 
     n_loc = loc["city_present"].astype(np.int64) + loc["us_state"].astype(np.int64)
     location_pts = np.select([n_loc == 2, n_loc == 1], [_LOCATION_BOTH, _LOCATION_ONE], 0)
 
     return {
-        "required_fields": required,
+        "required_fields": np.asarray(required, dtype=np.int64),
         "email": np.asarray(email_pts, dtype=np.int64),
         "company_data": np.asarray(company, dtype=np.int64),
         "job_title": np.asarray(title_pts, dtype=np.int64),
@@ -91,13 +88,11 @@ def quality_scores(df: pd.DataFrame) -> pd.Series:
 
 def is_qualified(df: pd.DataFrame) -> pd.Series:
     """Bool Series: no validation errors, a target role, and located in the US."""
-    errors = column_or_none(df, "validation_errors").to_numpy(dtype=object)
+    errors = column_values(df, "validation_errors")
     no_errors = np.fromiter((isinstance(e, str) and e == "" for e in errors), bool, len(df))
-    country = column_or_none(df, "location_country").to_numpy(dtype=object)
+    country = column_values(df, "location_country")
     in_us = np.fromiter((isinstance(c, str) and c == "US" for c in country), bool, len(df))
-    return pd.Series(
-        no_errors & present_mask(column_or_none(df, "target_role")) & in_us, index=df.index, dtype=bool
-    )
+    return pd.Series(no_errors & present_mask(column_values(df, "target_role")) & in_us, index=df.index, dtype=bool)
 
 
 def score_leads(df: pd.DataFrame) -> pd.DataFrame:

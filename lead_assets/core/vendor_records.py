@@ -32,6 +32,8 @@ MAPPED_FIELDS = (
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # what vendors send nearly always: skip the checks below
+        return value
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):

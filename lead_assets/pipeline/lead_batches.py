@@ -177,7 +177,8 @@ def merge_people(existing: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame
     The email travels with its status and the best-verified address wins, so a later
     source can upgrade an unverified email but never replace a verified one.
     """
-    both = pd.concat([existing.assign(_order=0), incoming.assign(_order=1)], ignore_index=True)
+    parts = [existing.assign(_order=0)] if len(existing) else []  # (an empty frame would only blur the dtypes)
+    both = pd.concat([*parts, incoming.assign(_order=1)], ignore_index=True)
     merged = both.groupby("lead_id", sort=False).first()
     with_email = both[both["email"].notna()].copy()
     if not with_email.empty:
@@ -270,9 +271,6 @@ def _store_resolved(df, keys, weak, lead_of_row, method_of_row, source, partitio
     run) raises `_NameJoinRace`, rolling everything back.
     """
     weak_proposal = {k: lead_of_row[r] for r, k in zip(weak["row"], weak["key"], strict=True)}
-    # The index is the arbiter: a concurrent run may have registered the same person first.
-    primary = dict(zip(*keys.drop_duplicates("row")[["row", "key"]].to_dict("list").values(), strict=True))
-    # (lead_keys lists each row's keys in priority order first; alternate keys come after them)
     # Keys, leads and sources commit together or not at all: a batch that dies half-way leaves
     # nothing that would make a re-run believe these people were already stored.
     inserted: set[str] = set()  # keys this transaction wrote itself
@@ -288,27 +286,45 @@ def _store_resolved(df, keys, weak, lead_of_row, method_of_row, source, partitio
             owners = {k: winners[k] for k in weak_proposal}
             if _outside_owners(weak, owners, lead_of_row, method_of_row):
                 raise _NameJoinRace()
-        df = df.assign(lead_id=df.index.map(lead_of_row), match_method=df.index.map(method_of_row))
-        hinted = df["_match_hint"].notna()
-        df.loc[hinted, "match_method"] = df.loc[hinted, "_match_hint"]
-        df["lead_id"] = [winners.get(primary[r], lid) for r, lid in zip(df.index, df["lead_id"], strict=True)]
+        df = _with_lead_ids(df, keys, lead_of_row, method_of_row, winners)
         unseen = _unseen_leads(df, lead_of_row, method_of_row, {**weak_proposal, **strong}, inserted)
         outcome, rejected = _store_leads(df, source, partition_key, store, matcher, now, conn, unseen)
-        stored = df[~df["lead_id"].isin(rejected)]  # a refused lead is a quarantine row, not a source's lead
-        store.record_sources(
-            pd.DataFrame(
-                {
-                    "source": source,
-                    "vendor_person_id": stored["vendor_person_id"].astype(str),
-                    "lead_id": stored["lead_id"],
-                    "partition_key": partition_key,
-                    "match_method": stored["match_method"],
-                }
-            ).drop_duplicates(["source", "vendor_person_id"]),
-            conn=conn,
-        )
+        store.record_sources(_source_rows(df, rejected, source, partition_key), conn=conn)
     index.publish({**owners, **winners})  # Redis learns the keys only once they are committed
     return outcome
+
+
+def _with_lead_ids(df: pd.DataFrame, keys: pd.DataFrame, lead_of_row: dict[Any, str],
+                   method_of_row: dict[Any, str], winners: Mapping[str, str]) -> pd.DataFrame:
+    """`df` with `lead_id` and `match_method`: the index is the arbiter, a concurrent run may
+    have registered the same person first, so a row takes the winner of its primary key."""
+    primary: dict[Any, str] = {}  # row -> its first key (lead_keys lists them in priority order)
+    for row, key in zip(keys["row"].tolist(), keys["key"].tolist(), strict=True):
+        primary.setdefault(row, key)
+    rows = df.index.tolist()
+    hints = df["_match_hint"].tolist()
+    hinted = df["_match_hint"].notna().tolist()  # how the caller matched it, when it says
+    return df.assign(
+        lead_id=[winners.get(primary[r], lead_of_row[r]) for r in rows],
+        match_method=[h if is_hinted else method_of_row[r] for r, h, is_hinted in zip(rows, hints, hinted, strict=True)],
+    )
+
+
+def _source_rows(df: pd.DataFrame, rejected: set[str], source: str, partition_key: str) -> pd.DataFrame:
+    """The lead_sources rows of the batch: one per vendor record whose lead was stored
+    (a refused lead is a quarantine row, not a source's lead)."""
+    stored = df[~df["lead_id"].isin(rejected)] if rejected else df
+    vendor_ids = stored["vendor_person_id"].astype(str)
+    first = ~vendor_ids.duplicated().to_numpy()
+    return pd.DataFrame(
+        {
+            "source": source,
+            "vendor_person_id": vendor_ids.to_numpy()[first],
+            "lead_id": stored["lead_id"].to_numpy()[first],
+            "partition_key": partition_key,
+            "match_method": stored["match_method"].to_numpy()[first],
+        }
+    )
 
 
 def _strong_proposal(keys: pd.DataFrame, lead_of_row: dict[Any, str]) -> dict[str, str]:
@@ -327,8 +343,11 @@ def _unseen_leads(df: pd.DataFrame, lead_of_row: dict[Any, str], method_of_row: 
     minted -= {lead for row, lead in lead_of_row.items() if method_of_row[row] != "new"}
     minted -= {lead for key, lead in proposal.items() if key not in inserted}
     # a row whose key someone else won keeps that winner's id, which is not ours to call new
-    moved = df["lead_id"].to_numpy(dtype=object) != df.index.map(lead_of_row).to_numpy(dtype=object)
-    return minted - set(df.loc[moved, "lead_id"]) - set(df.index[moved].map(lead_of_row))
+    for row, lead in zip(df.index.tolist(), df["lead_id"].tolist(), strict=True):
+        if lead != lead_of_row[row]:
+            minted.discard(lead)
+            minted.discard(lead_of_row[row])
+    return minted
 
 
 def _store_leads(df, source, partition_key, store, matcher, now, conn, unseen: set[str]
@@ -339,7 +358,8 @@ def _store_leads(df, source, partition_key, store, matcher, now, conn, unseen: s
     Returns the outcome and the lead ids the store refused (quarantined by the lead schema).
     """
     outcome = BatchOutcome()
-    existing = store.fetch_leads([i for i in df["lead_id"].unique().tolist() if i not in unseen], conn=conn)
+    to_read = [i for i in df["lead_id"].unique().tolist() if i not in unseen]
+    existing = store.fetch_leads(to_read, conn=conn) if to_read else pd.DataFrame(columns=list(LEAD_COLUMNS))
     known_ids = set(existing["lead_id"])
     is_new = ~df["lead_id"].isin(known_ids) & ~df["lead_id"].duplicated()
     outcome.merged += int((~is_new).sum())

@@ -50,6 +50,16 @@ _RELEASE_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 REDIS_CHUNK = 10_000  # keys per MGET/MSET/DEL command, so no single command gets huge
 
 
+# Registers the keys and answers the ones it did not insert (someone holds them already): in the
+# usual batch of new people nothing comes back. ORDER BY: concurrent batches lock unique keys in
+# the same order, so they wait for each other instead of deadlocking.
+_PG_REGISTER = (
+    "WITH ins AS (INSERT INTO dedup_keys (key, lead_id, kind, created_at) "
+    "SELECT k, l, d, %(now)s FROM unnest(%(keys)s::text[], %(leads)s::text[], %(kinds)s::text[]) AS t(k, l, d) "
+    "ORDER BY k ON CONFLICT (key) DO NOTHING RETURNING key) "
+    "SELECT k FROM unnest(%(keys)s::text[]) AS k EXCEPT ALL SELECT key FROM ins"
+)
+
 _KIND_OF_PREFIX = {prefix: kind for kind, prefix in KEY_PREFIX.items()}
 
 
@@ -117,8 +127,10 @@ class DedupIndex:
             self._start_error = exc
             return None
 
-    def _rkey(self, key: str) -> str:
-        return f"{self.prefix}:k:{key}"
+    def _rkeys(self, keys: Sequence[str]) -> list[bytes]:
+        """The Redis names of `keys` (`<prefix>:k:<key>`), encoded: a batch sends thousands, and
+        formatting and encoding them one by one (in redis-py) costs more than Redis takes to answer."""
+        return _encoded(keys, f"{self.prefix}:k:")
 
     # -- public API --
 
@@ -143,7 +155,7 @@ class DedupIndex:
                 for start in range(0, len(keys), REDIS_CHUNK):
                     chunk = keys[start : start + REDIS_CHUNK]
                     # The sentinel rides along: no extra round trip to notice an emptied Redis.
-                    reply = self._redis.mget([self.sentinel, *map(self._rkey, chunk)])
+                    reply = self._redis.mget([self.sentinel, *self._rkeys(chunk)])
                     if reply[0] != self.fingerprint:
                         raise _RedisEmptied()
                     values.extend(reply[1:])
@@ -171,26 +183,33 @@ class DedupIndex:
         proposal = {str(k): str(v) for k, v in mapping.items()}
         if not proposal:
             return {}
-        now = ts_param(utc_now(), self.store.dialect)
-        # In key order, so two transactions registering overlapping keys wait rather than deadlock.
-        rows = sorted((k, v, kind or key_kind(k), now) for k, v in proposal.items())
         if conn is not None:
-            return self._register_rows(conn, rows, list(proposal), inserted)
+            return self._register_rows(conn, proposal, kind, inserted)
         with self.store.transaction() as own:
-            winners = self._register_rows(own, rows, list(proposal), inserted)
+            winners = self._register_rows(own, proposal, kind, inserted)
         self.publish(winners)
         return winners
 
-    def _register_rows(self, conn, rows, keys: list[str], inserted: set[str] | None = None) -> dict[str, str]:
-        columns = ["key", "lead_id", "kind", "created_at"]
-        if self.store.dialect == "postgresql":  # the inserted rows name their own winner: read only the others
-            won = dict(self.store._insert_new_returning(conn, "dedup_keys", columns, rows, "key", "key, lead_id"))
+    def _register_rows(self, conn, proposal: dict[str, str], kind: str | None,
+                       inserted: set[str] | None = None) -> dict[str, str]:
+        # In key order, so two transactions registering overlapping keys wait rather than deadlock.
+        keys = sorted(proposal)
+        kinds = [kind] * len(keys) if kind else [key_kind(k) for k in keys]
+        now = ts_param(utc_now(), self.store.dialect)
+        if self.store.dialect == "postgresql":
+            # Three arrays in one statement: no staging table, no row-by-row COPY (a batch has
+            # thousands of keys). The inserted keys name their own winner: read only the others.
+            held = set(conn.exec_driver_sql(_PG_REGISTER, {
+                "now": now, "keys": _pg_text_array(keys), "leads": _pg_text_array([proposal[k] for k in keys]),
+                "kinds": _pg_text_array(kinds)}).scalars())
+            won = {k: proposal[k] for k in keys if k not in held}
             if inserted is not None:
                 inserted.update(won)
         else:
-            self.store._insert_new(conn, "dedup_keys", columns, rows, "key")
+            rows = [(k, proposal[k], d, now) for k, d in zip(keys, kinds, strict=True)]
+            self.store._insert_new(conn, "dedup_keys", ["key", "lead_id", "kind", "created_at"], rows, "key")
             won = {}
-        rest = [k for k in keys if k not in won]
+        rest = [k for k in proposal if k not in won]
         won.update(
             (r["key"], r["lead_id"])
             for r in self.store._in_chunks(conn, "SELECT key, lead_id FROM dedup_keys WHERE key {in_clause}", "keys", rest)
@@ -201,10 +220,7 @@ class DedupIndex:
         """Copy committed key -> lead_id pairs into Redis (after the commit: a later re-warm reads them anyway)."""
         if self._redis_usable():
             try:
-                items = list(winners.items())
-                for start in range(0, len(items), REDIS_CHUNK):
-                    # MSET, not SETNX: the database just said what the value is.
-                    self._redis.mset({self._rkey(k): v for k, v in items[start : start + REDIS_CHUNK]})
+                self._mset(list(winners.items()))
             except REDIS_ERRORS as exc:
                 self._redis_failed(exc)
 
@@ -317,12 +333,22 @@ class DedupIndex:
                 text("SELECT key, lead_id FROM dedup_keys")
             )
             for part in result.partitions(REWARM_CHUNK):
-                self._redis.mset({self._rkey(k): v for k, v in part})
+                self._mset(part)
                 count += len(part)
         self._redis.set(self.sentinel, self.fingerprint)
         self.log.info("dedup index: re-warmed Redis with %d keys from the database", count)
         self._count("rewarms", 1)
         self._count("keys_rewarmed", count)
+
+    def _mset(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """MSET key -> lead_id pairs, REDIS_CHUNK at a time (MSET, not SETNX: the database just said
+        what the value is), names and values encoded in bulk."""
+        for start in range(0, len(pairs), REDIS_CHUNK):
+            part = pairs[start : start + REDIS_CHUNK]
+            flat: list[bytes] = [b""] * (2 * len(part))
+            flat[0::2] = self._rkeys([k for k, _ in part])
+            flat[1::2] = _encoded([v for _, v in part])
+            self._redis.execute_command("MSET", *flat)
 
     def _redis_failed(self, exc: BaseException, what: str = "Redis error") -> None:
         if is_crossslot(exc):
@@ -360,7 +386,7 @@ class DedupIndex:
 
     def _delete_from_redis(self, keys: Sequence[str]) -> None:
         for chunk in _chunks(list(keys), REDIS_CHUNK):
-            self._redis.delete(*map(self._rkey, chunk))
+            self._redis.delete(*self._rkeys(chunk))
 
     # -- database side --
 
@@ -401,6 +427,31 @@ def _database_fingerprint(store: LeadStore) -> str:
 
 class _RedisEmptied(Exception):
     """The sentinel is gone: Redis no longer holds every key."""
+
+
+def _pg_text_array(values: Sequence[str]) -> str:
+    """A PostgreSQL text[] literal of `values` (cast with `::text[]`).
+
+    One join and three replaces instead of the driver's per-element list dumping, which shows in
+    profiles at thousands of keys a batch. Every element is double-quoted, so only a backslash and
+    a double quote need escaping (when a value holds the joining newline, value by value).
+    """
+    body = "\n".join(values)
+    if body.count("\n") != len(values) - 1:  # a newline inside a value (or no values): one by one
+        return "{" + ",".join('"' + _array_escape(v) + '"' for v in values) + "}"
+    return '{"' + _array_escape(body).replace("\n", '","') + '"}'
+
+
+def _array_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _encoded(values: Sequence[str], prefix: str = "") -> list[bytes]:
+    """`(prefix + v).encode()` for each value, in one join, encode and split when no value holds a newline."""
+    body = "\n".join(values)
+    if body.count("\n") != len(values) - 1:  # a newline inside a value: one by one
+        return [(prefix + v).encode() for v in values]
+    return (prefix + body.replace("\n", "\n" + prefix)).encode().split(b"\n")
 
 
 def _chunks(items: list, size: int):
