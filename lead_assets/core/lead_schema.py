@@ -15,8 +15,6 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 from pandera.typing import Series
 
-SOURCES: tuple[str, ...] = ("apollo", "zoominfo", "sales_navigator")
-
 # Fields of the sprint brief's schema, in the brief's order.
 BRIEF_FIELDS: tuple[str, ...] = (
     "full_name",
