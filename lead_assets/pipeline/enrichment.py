@@ -37,12 +37,14 @@ import pandas as pd
 
 from lead_assets.clients.clearbit import ClearbitClient
 from lead_assets.clients.errors import (
+    AnswerPending,
+    QuotaExhausted,
     RateLimitExhausted,
     UnreadablePaidResponse,
     VendorAuthError,
     VendorError,
 )
-from lead_assets.clients.hunter import AnswerPending, HunterClient, QuotaExhausted
+from lead_assets.clients.hunter import HunterClient
 from lead_assets.clients.neverbounce import NeverBounceClient
 from lead_assets.core.enrichment_config import (
     COMPANY,
