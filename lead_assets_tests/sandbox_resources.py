@@ -11,6 +11,7 @@ from lead_assets.defs.resources import (
     LeadStoreResource,
     NotifierResource,
     SalesNavigatorImportResource,
+    SprintBriefResource,
     ZoomInfoResource,
 )
 
@@ -18,6 +19,7 @@ from lead_assets.defs.resources import (
 def sandbox_resources(base_url: str, tmp_path: Path, **overrides) -> dict:
     """Resources as `make demo` configures them, with a SQLite store under `tmp_path`."""
     resources = {
+        "sprint": SprintBriefResource(),
         "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
         "apollo": ApolloResource(base_url=f"{base_url}/apollo", api_key="sandbox-apollo-key"),
         "zoominfo": ZoomInfoResource(base_url=f"{base_url}/zoominfo", username="sandbox-zoominfo-user",

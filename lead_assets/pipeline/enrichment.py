@@ -556,7 +556,7 @@ def enrich_leads(
     partition_key: str | None = None,
     log: logging.Logger | None = None,
     *,
-    matcher: TitleMatcher | None = None,
+    matcher: TitleMatcher,
     now: datetime | None = None,
 ) -> EnrichmentReport:
     """Fill missing emails and company data of `lead_ids` through the configured waterfall.
@@ -577,7 +577,7 @@ def enrich_leads(
 
 def _enrich_held(store: LeadStore, lead_ids: list[str], clients: Mapping[str, Any], config: EnrichmentConfig,
                  budget: float | None, run_id: str | None, partition_key: str | None, log: logging.Logger | None,
-                 *, matcher: TitleMatcher | None, now: datetime | None) -> EnrichmentReport:
+                 *, matcher: TitleMatcher, now: datetime | None) -> EnrichmentReport:
     log = log or logging.getLogger("lead_sprint.enrichment")
     budget = config.budget_usd if budget is None else budget
     report = EnrichmentReport(run_id=run_id, partition_key=partition_key, budget_usd=budget)
@@ -667,7 +667,7 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
-def _apply_updates(store: LeadStore, leads: pd.DataFrame, run: _Run, matcher: TitleMatcher | None) -> pd.DataFrame:
+def _apply_updates(store: LeadStore, leads: pd.DataFrame, run: _Run, matcher: TitleMatcher) -> pd.DataFrame:
     """Write the filled fields (normalised, re-scored) and their provenance; return the leads as now."""
     if not run.updates:
         return leads
@@ -678,7 +678,7 @@ def _apply_updates(store: LeadStore, leads: pd.DataFrame, run: _Run, matcher: Ti
     changed = changed.reset_index()
     # Vendor values go through the same normalisers as a source's, and needs_enrichment is
     # normalise_leads' rule on the merged row (as lead_batches does after a merge).
-    derived = normalise_leads(changed, matcher or TitleMatcher.from_config())
+    derived = normalise_leads(changed, matcher)
     for column in ("email", "company_website", "company_industry", "company_size", "needs_enrichment"):
         changed[column] = derived[column].to_numpy()
     unusable = changed["email"].isna() & changed["email_status"].isin(["verified", "unverified", "undeliverable"])
