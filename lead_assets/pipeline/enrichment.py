@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -145,15 +144,13 @@ class EnrichmentReport:
         return d
 
 
-def clients_from_env(
-    config: EnrichmentConfig, environ: Mapping[str, str] | None = None, **client_kwargs: Any
-) -> dict[str, Any]:
-    """Clients for every provider whose API key is set (`HUNTER_API_KEY` ...); the others are absent.
+def clients_from_env(config: EnrichmentConfig, environ: Mapping[str, str], **client_kwargs: Any) -> dict[str, Any]:
+    """Clients for every provider whose API key is in `environ` (`HUNTER_API_KEY` ...); the others are absent.
 
-    The base URL comes from the provider's `*_BASE_URL` setting or its public default; the
-    client-side rate windows from the configuration.
+    `environ` is the settings mapping `EnrichmentResource` hands over (never `os.environ` read
+    here: clients are built by the resource). The base URL comes from the provider's
+    `*_BASE_URL` setting or its public default; the client-side rate windows from the configuration.
     """
-    environ = os.environ if environ is None else environ
     clients = {}
     for name, provider in config.providers.items():
         key = environ.get(provider.api_key_setting)
@@ -563,7 +560,8 @@ def enrich_leads(
 
     `clients` maps provider names to clients (a provider without one is skipped); `budget`
     is the USD ceiling for all paid calls ever recorded (default: the configuration's).
-    `now` fixes the clock (tests of the TTL). Returns what was done and what it cost.
+    `matcher` holds the brief's target roles (re-normalising filled fields); `now` fixes the
+    clock (tests of the TTL). Returns what was done and what it cost.
     """
     wanted = list(dict.fromkeys(lead_ids))
     # Runs of one hour share people (a person two sources found): each lead is enriched by
