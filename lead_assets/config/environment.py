@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lead_assets.config.settings import STATE_DIR
 
-SANDBOX_STATE_FILE = STATE_DIR / "sandbox.json"
+SANDBOX_STATE_FILE = STATE_DIR / "sandbox.json"  # as this process started; sandbox_state_file() reads it now
 
 # name -> (default, what it is); None default = unset unless the operator sets it.
 SETTINGS: dict[str, tuple[str | None, str]] = {
@@ -75,7 +75,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "LEADS_BACKUP_DIR": (None, "Where the daily lead-store backups go (default .lead_sprint/backups)"),
     "LEADS_BACKUP_KEEP_DAYS": ("7", "Backups older than this many days are pruned"),
     "RAW_RETENTION_DAYS": ("30", "Raw vendor payloads (raw_landings) older than this are purged daily"),
-    "LEAD_SPRINT_SANDBOX": ("0", "1: start the built-in sandbox and point every vendor at it"),
+    "LEAD_SPRINT_SANDBOX": ("0", "1: point every vendor at the built-in sandbox (the CLI and make dev start it "
+                            "first; else the first run that builds a client does)"),
     "LEAD_SPRINT_SANDBOX_POPULATION": (None, "Population of a sandbox this starts: full (the full 24-hour "
                                        "sprint's 30,000 records) or a number of records; unset: 6,000"),
     "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
@@ -212,8 +213,3 @@ def apply_sandbox_env() -> str | None:
 def env_or_default(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else SETTINGS[name][0]
-
-
-def settings_env(names) -> dict[str, str]:
-    """The current values of some settings (unset ones left out), for configs that read a mapping."""
-    return {n: os.environ[n] for n in names if os.environ.get(n)}
