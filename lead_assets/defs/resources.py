@@ -149,7 +149,7 @@ class EnrichmentResource(_SettingsResource):
     def clients(self, config, logger: logging.Logger | None = None) -> dict:
         from lead_assets.pipeline.enrichment import clients_from_env
 
-        return clients_from_env(config, self.settings(), **({"logger": logger} if logger else {}))
+        return clients_from_env(config, self.settings(), logger=logger)
 
 
 class NotifierResource(_SettingsResource):
@@ -163,7 +163,7 @@ class NotifierResource(_SettingsResource):
     alert_email_from: str = ""
 
     def notifier(self, logger: logging.Logger | None = None) -> Notifier:
-        return Notifier.from_env(self.settings(), **({"logger": logger} if logger else {}))
+        return Notifier.from_env(self.settings(), logger=logger)
 
 
 class CrmResource(_SettingsResource):
