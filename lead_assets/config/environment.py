@@ -192,7 +192,7 @@ def run_settings(values: Mapping[str, str]) -> dict[str, str]:
     values = {k: v for k, v in values.items() if v}
     if not sandbox_enabled():
         return values
-    url = ensure_sandbox_url()
+    url = running_sandbox_url() or ensure_sandbox_url()  # the state file first: no lock, no request
     return effective_settings({**values, "LEAD_SPRINT_SANDBOX": "1"}, sandbox_url=url) if url else values
 
 
