@@ -33,11 +33,14 @@ test: $(STAMP) services
 	$(BIN)/pytest -q -n 2 -m "not serial"
 	$(BIN)/pytest -q -m serial
 
-## dev: the Dagster UI and daemon on the demo's DAGSTER_HOME (http://127.0.0.1:3000); FULL=1: the full demo's
+## dev: the Dagster UI and daemon on the demo's DAGSTER_HOME (http://127.0.0.1:3000); FULL=1: the full demo's.
+## The sandbox starts first (LEAD_SPRINT_SANDBOX=0: real vendors): loading the definitions never starts it.
 dev: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	@test -f $(DAGSTER_HOME)/dagster.yaml || cp lead_assets/config/dagster_local.yaml $(DAGSTER_HOME)/dagster.yaml
-	LEAD_SPRINT_SANDBOX=$${LEAD_SPRINT_SANDBOX:-1} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@export LEAD_SPRINT_SANDBOX=$${LEAD_SPRINT_SANDBOX:-1}; \
+	if [ "$$LEAD_SPRINT_SANDBOX" = 1 ]; then url=$$($(BIN)/lead-sprint sandbox start) || exit 1; echo "sandbox at $$url"; fi; \
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

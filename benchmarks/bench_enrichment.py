@@ -28,6 +28,7 @@ from lead_assets.clients.apollo import ApolloClient
 from lead_assets.clients.errors import VendorError
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.enrichment_config import load_enrichment_config
+from lead_assets.core.titles import TitleMatcher
 from lead_assets.core.waterfall import (
     company_complete,
     confident,
@@ -104,7 +105,9 @@ def main() -> None:
     args = parser.parse_args()
 
     # Prompt keep-alive answers from the sandbox (a fix requested in server.py).
-    sprint, config = sprint_config(), load_enrichment_config()
+    sprint = sprint_config()
+    config = load_enrichment_config(sprint=sprint)
+    matcher = TitleMatcher.from_config(sprint)
     prices = {"hunter": sprint.prices_usd["hunter_credit"], "neverbounce": sprint.prices_usd["neverbounce_verification"],
               "clearbit": sprint.prices_usd["clearbit_lookup"]}
     url = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='bench_enrichment_')}/leads.db"
@@ -131,11 +134,11 @@ def main() -> None:
 
         requests.post(f"{sb.base_url}/__sandbox/reset", timeout=5)
         started = time.monotonic()
-        first = enrich_leads(store, ids, clients, config, run_id="bench-1")
+        first = enrich_leads(store, ids, clients, config, run_id="bench-1", matcher=matcher)
         waterfall_seconds = time.monotonic() - started
         waterfall_usd, waterfall_credits = sandbox_spend(sb.base_url, prices)
         started = time.monotonic()
-        second = enrich_leads(store, ids, clients, config, run_id="bench-2")
+        second = enrich_leads(store, ids, clients, config, run_id="bench-2", matcher=matcher)
         rerun_seconds = time.monotonic() - started
         after_rerun_usd, _ = sandbox_spend(sb.base_url, prices)
 

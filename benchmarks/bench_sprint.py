@@ -132,7 +132,8 @@ def main() -> None:
             cls = endpoint_class(vendor, path)
             if cls:
                 per_class[cls] = per_class.get(cls, 0) + int(n)
-        cfg, enrichment = sprint_config(), load_enrichment_config()
+        cfg = sprint_config()
+        enrichment = load_enrichment_config(sprint=cfg)
         windows = windows_by_class(cfg.rate_limits, {n: p.rate_limits for n, p in enrichment.providers.items()
                                                      if p.rate_limits})
         minima = minimum_by_class(per_class, windows)

@@ -19,12 +19,12 @@ from lead_assets.defs.resources import (
 def sandbox_resources(base_url: str, tmp_path: Path, **overrides) -> dict:
     """Resources as `make demo` configures them, with a SQLite store under `tmp_path`."""
     resources = {
+        "sprint": SprintBriefResource(),
         "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
         "apollo": ApolloResource(base_url=f"{base_url}/apollo", api_key="sandbox-apollo-key"),
         "zoominfo": ZoomInfoResource(base_url=f"{base_url}/zoominfo", username="sandbox-zoominfo-user",
                                      password="sandbox-zoominfo-password"),
         "sales_navigator": ImportFolderResource(import_dir=str(tmp_path / "imports")),
-        "sprint": SprintBriefResource(),
         "enrichment": EnrichmentResource(
             hunter_base_url=f"{base_url}/hunter", hunter_api_key="sandbox-hunter-key",
             neverbounce_base_url=f"{base_url}/neverbounce", neverbounce_api_key="secret_sandbox-neverbounce-key",

@@ -6,6 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lead_assets.config.settings import sprint_config
 from lead_assets.core.dedup_keys import KEY_PRIORITY, lead_keys, mint_lead_id, weak_key_frame
 from lead_assets.core.normalise import normalise_leads
 from lead_assets.core.sales_navigator_csv import match_key_name_domain, normalise_person_name
@@ -67,7 +68,7 @@ def test_lead_keys_on_normalised_leads_unify_url_spellings():
             "email": ["Jane@Acme.com ", "email_not_unlocked@domain.com"],
         }
     )
-    norm = normalise_leads(raw, TitleMatcher.from_config())
+    norm = normalise_leads(raw, TitleMatcher.from_config(sprint_config()))
     keys = lead_keys(norm, "sales_navigator")
     li = keys[keys["kind"] == "linkedin"]["key"].unique().tolist()
     assert li == [f"li:{LI}"]

@@ -17,6 +17,7 @@ import requests
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.enrichment_config import load_enrichment_config
+from lead_assets.core.titles import TitleMatcher
 from lead_assets.pipeline import enrichment
 from lead_assets.pipeline.enrichment import clients_from_env, enrich_leads
 from lead_assets.pipeline.search_plan import hour_keys
@@ -28,7 +29,8 @@ from lead_assets.store.lead_store import utc_now
 from lead_assets.store.metrics import sprint_metrics
 
 SPRINT = sprint_config()
-CONFIG = load_enrichment_config()
+CONFIG = load_enrichment_config(sprint=SPRINT)
+MATCHER = TitleMatcher.from_config(SPRINT)
 HOURS = hour_keys(SPRINT.start, SPRINT.hours)[:6]
 ENRICHMENT_TABLES = "enrichment_ledger, field_provenance, cost_ledger"
 VENDORS = ("hunter", "neverbounce", "clearbit")
@@ -103,7 +105,7 @@ def paid_per_sandbox(sandbox) -> float:
 
 
 def test_fill_rates_rise_and_a_rerun_costs_nothing(sandbox, store, leads):
-    first = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="run-1", partition_key="p1")
+    first = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="run-1", partition_key="p1", matcher=MATCHER)
     assert first.email_availability_after >= first.email_availability_before + 0.2
     assert first.company_completeness_after > first.company_completeness_before
     metrics = sprint_metrics(store)  # the scoreboard agrees with the report
@@ -145,7 +147,7 @@ def test_fill_rates_rise_and_a_rerun_costs_nothing(sandbox, store, leads):
     # A re-run (another run, another partition) buys nothing: not the finds, not the misses.
     ledger = store.read_sql("SELECT outcome, provider FROM enrichment_ledger")
     assert ((ledger["provider"] == "hunter") & (ledger["outcome"] == "not_found")).sum() >= 1
-    second = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="run-2", partition_key="p2")
+    second = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="run-2", partition_key="p2", matcher=MATCHER)
     assert second.spend_usd == 0 and second.calls == {}
     assert enrichment_spend(store) == pytest.approx(first.spend_usd)
     assert len(read_costs(store).query("vendor != 'apollo'")) == len(costs)
@@ -156,26 +158,26 @@ def test_fill_rates_rise_and_a_rerun_costs_nothing(sandbox, store, leads):
 
     # Past the TTL the ledger forgets: the misses are asked again (and nothing else is).
     later = utc_now() + timedelta(days=CONFIG.ledger_ttl_days + 1)
-    third = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="run-3", now=later)
+    third = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="run-3", now=later, matcher=MATCHER)
     assert third.calls["hunter email-finder"] == second.needing_email
 
 
 def test_budget_guard_stops_paid_calls_before_the_budget_and_says_so(sandbox, store, leads):
     collected = total_spend(store)  # one budget covers every vendor: Apollo's purchases count too
     budget = collected + 0.30
-    report = enrich_leads(store, leads, clients(sandbox), CONFIG, budget=budget, run_id="tiny")
+    report = enrich_leads(store, leads, clients(sandbox), CONFIG, budget=budget, run_id="tiny", matcher=MATCHER)
     assert report.budget_stopped and "budget" in report.budget_message and f"${budget:.2f}" in report.budget_message
     assert 0 < report.spend_usd <= 0.30 and total_spend(store) <= budget
     assert paid_per_sandbox(sandbox) == pytest.approx(enrichment_spend(store))
     assert report.email_availability_after > report.email_availability_before  # what was bought is used
     # The next run starts where the budget stands: no paid call, and it says so again.
-    again = enrich_leads(store, leads, clients(sandbox), CONFIG, budget=0.30, run_id="tiny-2")
+    again = enrich_leads(store, leads, clients(sandbox), CONFIG, budget=0.30, run_id="tiny-2", matcher=MATCHER)
     assert again.calls == {} and again.budget_stopped and again.spend_usd == 0
 
 
 def test_spent_hunter_plan_stops_hunter_and_the_waterfall_goes_on(sandbox, store, leads):
     configure(sandbox, {"keys": {"hunter": {"credits": 3}}})
-    report = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="quota")
+    report = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="quota", matcher=MATCHER)
     assert "HTTP 429" in report.stopped_providers["hunter"]
     finder = vendors(sandbox)["hunter"]["requests"]["email-finder"]
     assert finder.get("429") == 1  # asked once more, told the plan is spent, and never again
@@ -185,7 +187,8 @@ def test_spent_hunter_plan_stops_hunter_and_the_waterfall_goes_on(sandbox, store
 
 
 def test_refused_neverbounce_key_is_reported_by_name_and_hunter_verifies(sandbox, store, leads):
-    report = enrich_leads(store, leads, clients(sandbox, NEVERBOUNCE_API_KEY="secret_wrong"), CONFIG, run_id="nb")
+    report = enrich_leads(store, leads, clients(sandbox, NEVERBOUNCE_API_KEY="secret_wrong"), CONFIG, run_id="nb",
+                          matcher=MATCHER)
     assert "NEVERBOUNCE_API_KEY" in report.stopped_providers["neverbounce"]
     assert "auth_failure" in report.stopped_providers["neverbounce"]
     assert vendors(sandbox)["neverbounce"]["requests"]["single/check"] == {"200": 1}
@@ -198,7 +201,7 @@ def test_per_lead_ceiling_skips_what_a_lead_cannot_afford(sandbox, store, leads)
     # A find (0.049) fits under 0.05; its NeverBounce check (0.008) and a Clearbit lookup (0.10) do not,
     # so Hunter's own verification is the word that counts, and the run neither stalls nor stops.
     config = dataclasses.replace(CONFIG, max_spend_per_lead_usd=0.05)
-    report = enrich_leads(store, leads, clients(sandbox), config, run_id="ceiling")
+    report = enrich_leads(store, leads, clients(sandbox), config, run_id="ceiling", matcher=MATCHER)
     assert set(report.calls) == {"hunter email-finder"} and not report.budget_stopped
     assert report.emails_found > 0
     per_lead = read_costs(store).groupby("lead_id")["cost_usd"].sum()
@@ -220,9 +223,9 @@ def test_a_killed_run_never_buys_twice(sandbox, store, leads, monkeypatch):
 
     monkeypatch.setattr(enrichment, "record_lookup", dies_after_25)
     with pytest.raises(SystemExit):
-        enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="killed")
+        enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="killed", matcher=MATCHER)
     monkeypatch.setattr(enrichment, "record_lookup", real)
-    resumed = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="resumed")
+    resumed = enrich_leads(store, leads, clients(sandbox), CONFIG, run_id="resumed", matcher=MATCHER)
     assert all(vendors(sandbox)[v]["rebought"] == {} for v in VENDORS)
     assert enrichment_spend(store) == pytest.approx(paid_per_sandbox(sandbox))
     # the dead run's purchases reached the leads anyway, for free
@@ -245,7 +248,7 @@ def test_runs_enriching_the_same_people_at_once_never_pay_twice(sandbox, store, 
 
     def run(s, ids):
         try:
-            reports.append(enrich_leads(s, ids, clients(sandbox), CONFIG, run_id=f"r{len(reports)}"))
+            reports.append(enrich_leads(s, ids, clients(sandbox), CONFIG, run_id=f"r{len(reports)}", matcher=MATCHER))
         except BaseException as exc:  # surfaced in the test's thread
             failures.append(exc)
 
@@ -271,7 +274,7 @@ def test_namesakes_at_one_employer_share_what_was_bought_for_the_first(sandbox, 
     stored = store.read_leads()
     needy = stored[stored["email"].isna() & stored["company_website"].notna() & stored["first_name"].notna()]
     first = needy.iloc[0]
-    enrich_leads(store, [first["lead_id"]], clients(sandbox), CONFIG, run_id="first")
+    enrich_leads(store, [first["lead_id"]], clients(sandbox), CONFIG, run_id="first", matcher=MATCHER)
     paid = store.read_sql("SELECT provider, field, value, cost_usd FROM enrichment_ledger WHERE lead_id = :l",
                           {"l": first["lead_id"]})
     assert (paid["cost_usd"] > 0).any()
@@ -279,7 +282,7 @@ def test_namesakes_at_one_employer_share_what_was_bought_for_the_first(sandbox, 
     twin["lead_id"], twin["linkedin_url"] = "ld_namesake_of_first", "https://www.linkedin.com/in/another-person-0042"
     store.upsert_leads(twin.to_frame().T.reset_index(drop=True))
     before = vendors(sandbox)
-    report = enrich_leads(store, [twin["lead_id"]], clients(sandbox), CONFIG, run_id="twin")
+    report = enrich_leads(store, [twin["lead_id"]], clients(sandbox), CONFIG, run_id="twin", matcher=MATCHER)
     after = vendors(sandbox)
     assert all(after[v]["credits_consumed"] == before[v]["credits_consumed"] for v in ("hunter", "neverbounce"))
     assert all(after[v]["rebought"] == {} for v in VENDORS)

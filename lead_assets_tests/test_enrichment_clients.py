@@ -12,12 +12,14 @@ import requests
 
 from lead_assets.clients.clearbit import ClearbitClient
 from lead_assets.clients.errors import (
+    AnswerPending,
+    QuotaExhausted,
     RateLimitExhausted,
     VendorAuthError,
     VendorCallFailed,
     VendorRequestError,
 )
-from lead_assets.clients.hunter import AnswerPending, HunterClient, QuotaExhausted
+from lead_assets.clients.hunter import HunterClient
 from lead_assets.clients.neverbounce import NeverBounceClient
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.sandbox.hunter import world_of

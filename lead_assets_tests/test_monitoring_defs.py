@@ -11,7 +11,7 @@ import requests
 from lead_assets.defs.alerts import latest_run_outcomes, sprint_alerts_sensor, sprint_progress
 from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.reports import final_report, hourly_report
-from lead_assets.defs.resources import LeadStoreResource, NotifierResource
+from lead_assets.defs.resources import LeadStoreResource, NotifierResource, SprintBriefResource
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets_tests.sandbox_resources import sandbox_resources
 
@@ -29,6 +29,7 @@ def slack_messages(sandbox):
 
 def resources(tmp_path, sandbox):
     return {
+        "sprint": SprintBriefResource(),
         "lead_store": LeadStoreResource(database_url=f"sqlite:///{tmp_path / 'leads.db'}"),
         "notifier": NotifierResource(slack_bot_token="xoxb-sandbox-token", slack_channel="lead-sprint",
                                      slack_base_url=f"{sandbox.base_url}/slack"),

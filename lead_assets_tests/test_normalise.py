@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lead_assets.config.settings import sprint_config
 from lead_assets.core.normalise import (
     LEAD_INPUT_COLUMNS,
     _parse_website_domain,
@@ -42,7 +43,7 @@ JOSE = "https://www.linkedin.com/in/jos%C3%A9-garc%C3%ADa"
 
 @pytest.fixture(scope="module")
 def matcher() -> TitleMatcher:
-    return TitleMatcher.from_config()
+    return TitleMatcher.from_config(sprint_config())
 
 
 # --------------------------------------------------------------------------- LinkedIn
@@ -715,7 +716,7 @@ _junk = st.one_of(
 @given(st.lists(st.fixed_dictionaries({c: _junk for c in LEAD_INPUT_COLUMNS}), min_size=1, max_size=6))
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_normalise_leads_never_raises(rows):
-    matcher = TitleMatcher.from_config()
+    matcher = TitleMatcher.from_config(sprint_config())
     df = pd.DataFrame(rows)
     out = normalise_leads(df, matcher)
     assert len(out) == len(df)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lead_assets.config.settings import sprint_config
 from lead_assets.core.normalise import LEAD_INPUT_COLUMNS, normalise_leads
 from lead_assets.core.scoring import is_qualified, quality_scores, score_breakdown, score_leads
 from lead_assets.core.titles import TitleMatcher
@@ -163,7 +164,7 @@ def test_end_to_end_from_vendor_fields():
             }
         ]
     )
-    out = score_leads(normalise_leads(raw, TitleMatcher.from_config()))
+    out = score_leads(normalise_leads(raw, TitleMatcher.from_config(sprint_config())))
     row = out.iloc[0]
     assert row["location_country"] == "US"  # inferred from the state
     assert row["data_quality_score"] == 30 + 0 + 20 + 10 + 10
@@ -183,7 +184,7 @@ _junk = st.one_of(
 @given(st.lists(st.fixed_dictionaries({c: _junk for c in LEAD_INPUT_COLUMNS}), min_size=1, max_size=8))
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_score_is_always_an_int_in_range(rows):
-    out = score_leads(normalise_leads(pd.DataFrame(rows), TitleMatcher.from_config()))
+    out = score_leads(normalise_leads(pd.DataFrame(rows), TitleMatcher.from_config(sprint_config())))
     scores = out["data_quality_score"]
     assert scores.dtype == np.int64
     assert ((scores >= 0) & (scores <= 100)).all()

@@ -22,7 +22,7 @@ import pytest
 import requests
 from dagster._serdes import serialize_value
 
-from lead_assets.clients.http import redact
+from lead_assets.clients.call_log import redact
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
 from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.crm import crm_exports, qualified_leads_accounted_for

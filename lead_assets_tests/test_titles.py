@@ -93,7 +93,7 @@ def test_match_series_is_vectorised_match(matcher):
 )
 @settings(max_examples=100, deadline=None)
 def test_match_series_equals_match(titles):
-    m = TitleMatcher.from_config()
+    m = TitleMatcher.from_config(load_sprint_config())
     s = pd.Series(titles, dtype=object)
     assert m.match_series(s).tolist() == [m.match(t) for t in titles]
 

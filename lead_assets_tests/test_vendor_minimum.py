@@ -61,7 +61,7 @@ def test_windows_come_from_the_configs():
 def test_the_configured_windows_of_every_vendor():
     from lead_assets.core.enrichment_config import load_enrichment_config
 
-    enrichment = load_enrichment_config()
+    enrichment = load_enrichment_config(sprint=sprint_config())
     windows = windows_by_class(
         sprint_config().rate_limits,
         {name: p.rate_limits for name, p in enrichment.providers.items()},

@@ -33,7 +33,7 @@ from lead_assets.core.waterfall import (
     work_needed,
 )
 
-CFG = load_enrichment_config()
+CFG = load_enrichment_config(sprint=sprint_config())
 RAW = yaml.safe_load(ENRICHMENT_CONFIG_PATH.read_text())
 PRICES = sprint_config().prices_usd
 

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lead_assets.clients.call_log import CallRecord
 from lead_assets.clients.errors import VendorCallFailed, VendorRequestError
-from lead_assets.clients.http import CallRecord, VendorResponse
-from lead_assets.clients.hunter import Retry, call_with_retries, make_http, parse_paid_json, set_credits
+from lead_assets.clients.http import VendorResponse, make_http
+from lead_assets.clients.retry import Retry, call_with_retries
 
 FIND_PATH = "/v2/companies/find"
 # 600/min per key is the commonly cited figure (UNCONFIRMED); the caller can change it.
@@ -106,10 +107,10 @@ class ClearbitClient:
             max_polls=self.max_polls,
             poll_interval=self.poll_interval,
         )
-        set_credits(self.http, LOOKUP_CREDITS)
+        self.http.set_credits(LOOKUP_CREDITS)
         if resp.status == 404:
             return None
-        body = parse_paid_json(self.http, FIND_PATH, resp)
+        body = self.http.parse_paid_json(FIND_PATH, resp)
         if not isinstance(body, dict):
             raise VendorCallFailed(self.vendor, f"{FIND_PATH}: not a company object: {resp.text[:200]!r}")
         category = body.get("category") if isinstance(body.get("category"), dict) else {}

@@ -27,6 +27,7 @@ from email.utils import make_msgid
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from lead_assets.clients.retry import Budget, exponential_backoff
 from lead_assets.clients.slack_notifier import SendResult
 
 log = logging.getLogger("lead_assets.notify.email")
@@ -154,19 +155,18 @@ class EmailNotifier:
             msg = self.build_message(subject, text, html, list(attachments))
         except Exception as exc:  # a bad attachment must not take the caller down either
             return self._failed(f"could not build the message: {type(exc).__name__}: {exc}", 0)
-        deadline = self.clock() + self.retry_budget_seconds
-        attempt = 0
+        budget = Budget(self.max_attempts, self.retry_budget_seconds, self.clock)
         while True:
-            attempt += 1
+            budget.start_attempt()
             try:
                 self._deliver(msg)
-                return SendResult("email", True, f"sent to {len(self.to)} recipient(s)", attempt,
+                return SendResult("email", True, f"sent to {len(self.to)} recipient(s)", budget.used,
                                   {"message_id": msg["Message-ID"]})
             except Exception as exc:
                 detail = self._describe(exc)
-                wait = min(0.5 * 2 ** (attempt - 1), 5.0)
-                if not _transient(exc) or attempt >= self.max_attempts or self.clock() + wait > deadline:
-                    return self._failed(detail, attempt)
+                wait = exponential_backoff(budget.used, 0.5, cap=5.0)
+                if not _transient(exc) or not budget.allows(wait):
+                    return self._failed(detail, budget.used)
                 log.info("email send failed (%s); retrying in %.1fs", detail, wait)
                 self.sleep(wait)
 

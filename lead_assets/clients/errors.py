@@ -39,3 +39,14 @@ class UnreadablePaidResponse(VendorCallFailed):
     def __init__(self, vendor: str, message: str, *, text: str, status: int):
         super().__init__(vendor, message, status=status, attempts=1)
         self.text = text
+
+
+class QuotaExhausted(VendorError):
+    """The plan's credits are spent (Hunter 429): stop this provider for the run; the run goes on."""
+
+
+class AnswerPending(VendorCallFailed):
+    """The vendor kept saying "not ready" (Hunter 202/222, Clearbit 202) past the poll budget.
+
+    Nothing was charged; asking again in a later run is safe.
+    """

@@ -1,25 +1,22 @@
 """One transport for every vendor: timeouts, rate windows, retries and a call log.
 
-Retry budget (the brief's): at most `max_attempts` attempts per call. 429 and 5xx,
-timeouts, connection errors and 200s with an unparsable body are retried with
-exponential backoff and jitter, honouring `Retry-After`; 400/401/403/422 are not,
-since the same request would fail the same way.
+Retries follow `clients/retry.py` (the one policy): at most `max_attempts` attempts per call;
+429 and 5xx, timeouts, connection errors and 200s with an unparsable body are retried with
+exponential backoff and jitter, honouring `Retry-After`; 400/401/403/422 are not.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from lead_assets.clients.call_log import CallRecord, redact
 from lead_assets.clients.errors import (
     RateLimitExhausted,
     UnreadablePaidResponse,
@@ -27,10 +24,8 @@ from lead_assets.clients.errors import (
     VendorCallFailed,
     VendorRequestError,
 )
-from lead_assets.clients.rate_limit import WindowLimiter
-
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-SENSITIVE_PARAMS = ("api_key", "key", "token", "password", "secret")
+from lead_assets.clients.rate_limit import WindowLimiter, make_limiter
+from lead_assets.clients.retry import RETRYABLE_STATUS, TRANSIENT_ERRORS, RetryPolicy, retry_after_seconds
 
 
 @dataclass
@@ -46,41 +41,12 @@ class VendorResponse:
 
 
 @dataclass
-class CallRecord:
-    """One logical call (all its attempts), for the `vendor_calls` table and the metrics."""
+class _Retryable:
+    """An attempt that failed in a way worth another try."""
 
-    vendor: str
-    endpoint: str
-    status_code: int | None
-    attempts: int
-    outcome: str  # ok | retried_ok | failed
-    error: str | None
-    duration_ms: int
-    credits: float = 0.0
-    called_at: float = field(default_factory=time.time)
-    polls: int = 0  # of `attempts`: asking again for an answer the vendor said was coming (not retries)
-
-    def as_row(self, partition_key: str | None, run_id: str | None) -> dict:
-        """The `vendor_calls` row of this call."""
-        return {"vendor": self.vendor, "endpoint": self.endpoint, "partition_key": partition_key, "run_id": run_id,
-                "status_code": self.status_code, "attempts": self.attempts, "polls": self.polls,
-                "outcome": self.outcome, "error": self.error, "credits": self.credits,
-                "duration_ms": self.duration_ms, "called_at": datetime.fromtimestamp(self.called_at, UTC)}
-
-
-_REDACTIONS = (
-    re.compile(rf"(?<![A-Za-z0-9])((?:{'|'.join(SENSITIVE_PARAMS)})=)[^&\s'\"]+", re.IGNORECASE),
-    re.compile(r"(\bauthorization['\"]?\s*[:=]\s*['\"]?(?:(?:bearer|basic|token)\s+)?)[^\s'\",}]+", re.IGNORECASE),
-    re.compile(r"(\b(?:x-api-key|api-key|apikey)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+", re.IGNORECASE),
-    re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+(?=@)", re.IGNORECASE),
-)
-
-
-def redact(text: str) -> str:
-    """Remove secrets (query keys, Authorization / x-api-key headers, URL passwords) from a message."""
-    for pattern in _REDACTIONS:
-        text = pattern.sub(r"\1***", text)
-    return text
+    error: str
+    status: int | None = None
+    retry_after: float | None = None
 
 
 class VendorHttp:
@@ -106,14 +72,20 @@ class VendorHttp:
         self.credential_setting = credential_setting
         self.limiter = limiter
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.max_wait = max_wait
+        self.policy = RetryPolicy(max_attempts, backoff_base, max_wait)
         self.sleep = sleep
         self.log = logger or logging.getLogger(f"lead_sprint.{vendor}")
         self.session = requests.Session()
         self.session.headers.update(headers)
         self.calls: list[CallRecord] = []
+
+    @property
+    def max_attempts(self) -> int:
+        return self.policy.max_attempts
+
+    @property
+    def max_wait(self) -> float:
+        return self.policy.max_wait
 
     def request(
         self,
@@ -132,85 +104,68 @@ class VendorHttp:
         `paid=True`: a 200 whose body cannot be parsed is not retried (the vendor has
         charged for it already); it raises `UnreadablePaidResponse` with the body.
         """
-        url = f"{self.base_url}{path}"
         started = time.monotonic()
-        last_error = "no attempt made"
-        last_status: int | None = None
+        failed = _Retryable("no attempt made")
         for attempt in range(1, self.max_attempts + 1):
-            if self.limiter is not None:
-                try:
-                    self.limiter.acquire(endpoint_class, max_wait=self.max_wait)
-                except TimeoutError as exc:
-                    raise self._fail(
-                        RateLimitExhausted,
-                        path,
-                        f"{endpoint_class} rate window full for {float(exc.args[0]):.0f}s more",
-                        None,
-                        attempt,
-                        started,
-                    ) from None
-            retry_after: float | None = None
+            self._take_slot(endpoint_class, path, attempt, started)
             try:
-                resp = self.session.request(method, url, json=json_body, params=params, timeout=self.timeout)
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                last_error, last_status = f"{type(exc).__name__}: {redact(str(exc))[:200]}", None
+                resp = self.session.request(method, f"{self.base_url}{path}", json=json_body, params=params,
+                                            timeout=self.timeout)
+            except TRANSIENT_ERRORS as exc:
+                outcome: VendorResponse | _Retryable = _Retryable(f"{type(exc).__name__}: {redact(str(exc))[:200]}")
             else:
-                last_status = resp.status_code
                 if observe_headers is not None and self.limiter is not None:
                     self.limiter.observe(endpoint_class, observe_headers(resp.headers))
-                if resp.status_code in (401, 403):
-                    raise self._fail(
-                        VendorAuthError,
-                        path,
-                        f"HTTP {resp.status_code} {resp.text[:200]!r}: check {self.credential_setting}",
-                        resp.status_code,
-                        attempt,
-                        started,
-                    )
-                if resp.status_code in RETRYABLE_STATUS:
-                    last_error = f"HTTP {resp.status_code} {resp.text[:200]!r}"
-                    retry_after = _retry_after_seconds(resp.headers)
-                    if resp.status_code == 429 and retry_after is None and self.limiter is not None:
-                        # No Retry-After (Apollo does not promise one): wait for the window boundary.
-                        retry_after = self.limiter.seconds_until_reset(endpoint_class) or None
-                elif resp.status_code >= 400:
-                    raise self._fail(
-                        VendorRequestError,
-                        path,
-                        f"HTTP {resp.status_code} {resp.text[:300]!r}",
-                        resp.status_code,
-                        attempt,
-                        started,
-                    )
-                else:
-                    data, parse_error = _parse(resp.text) if expect_json else (None, None)
-                    if parse_error is None:
-                        duration = int((time.monotonic() - started) * 1000)
-                        self._record(path, resp.status_code, attempt, None, duration)
-                        return VendorResponse(
-                            resp.status_code, resp.text, data, resp.headers, attempt, duration
-                        )
-                    last_error = f"malformed body: {parse_error}"
-                    if paid:
-                        duration = int((time.monotonic() - started) * 1000)
-                        self._record(path, resp.status_code, attempt, last_error, duration)
-                        raise UnreadablePaidResponse(
-                            self.vendor, f"{path}: {last_error}", text=resp.text, status=resp.status_code
-                        )
+                outcome = self._read(resp, path, endpoint_class, attempt, started, expect_json, paid)
+            if isinstance(outcome, VendorResponse):
+                return outcome
+            failed = outcome
             if attempt < self.max_attempts:
-                delay = self._backoff(attempt, retry_after)
-                self.log.warning(
-                    "%s %s attempt %d/%d failed (%s); retrying in %.1fs",
-                    self.vendor, path, attempt, self.max_attempts, last_error, delay,
-                )
+                delay = self.policy.delay(attempt, failed.retry_after)
+                self.log.warning("%s %s attempt %d/%d failed (%s); retrying in %.1fs",
+                                 self.vendor, path, attempt, self.max_attempts, failed.error, delay)
                 self.sleep(delay)
-        raise self._fail(VendorCallFailed, path, last_error, last_status, self.max_attempts, started)
+        raise self._fail(VendorCallFailed, path, failed.error, failed.status, self.max_attempts, started)
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_wait)
-        # Exponential backoff with full jitter keeps parallel workers from retrying in step.
-        return random.uniform(0, self.backoff_base * 2 ** (attempt - 1))
+    def _take_slot(self, endpoint_class: str, path: str, attempt: int, started: float) -> None:
+        """A slot in the endpoint's rate window, or `RateLimitExhausted` when it stays full too long."""
+        if self.limiter is None:
+            return
+        try:
+            self.limiter.acquire(endpoint_class, max_wait=self.max_wait)
+        except TimeoutError as exc:
+            message = f"{endpoint_class} rate window full for {float(exc.args[0]):.0f}s more"
+            raise self._fail(RateLimitExhausted, path, message, None, attempt, started) from None
+
+    def _read(self, resp: requests.Response, path: str, endpoint_class: str, attempt: int, started: float,
+              expect_json: bool, paid: bool) -> VendorResponse | _Retryable:
+        """The answer of one attempt: a response, a retryable failure, or a raised `VendorError`."""
+        status = resp.status_code
+        if status in (401, 403):
+            message = f"HTTP {status} {resp.text[:200]!r}: check {self.credential_setting}"
+            raise self._fail(VendorAuthError, path, message, status, attempt, started)
+        if status in RETRYABLE_STATUS:
+            retry_after = retry_after_seconds(resp.headers)
+            if status == 429 and retry_after is None and self.limiter is not None:
+                # No Retry-After (Apollo does not promise one): wait for the window boundary.
+                retry_after = self.limiter.seconds_until_reset(endpoint_class) or None
+            return _Retryable(f"HTTP {status} {resp.text[:200]!r}", status, retry_after)
+        if status >= 400:
+            raise self._fail(VendorRequestError, path, f"HTTP {status} {resp.text[:300]!r}", status, attempt, started)
+        data, parse_error = _parse(resp.text) if expect_json else (None, None)
+        duration = int((time.monotonic() - started) * 1000)
+        if parse_error is None:
+            self._record(path, status, attempt, None, duration)
+            return VendorResponse(status, resp.text, data, resp.headers, attempt, duration)
+        error = f"malformed body: {parse_error}"
+        if paid:
+            self._record(path, status, attempt, error, duration)
+            raise UnreadablePaidResponse(self.vendor, f"{path}: {error}", text=resp.text, status=status)
+        return _Retryable(error, status)
+
+    def pause_before_retry(self, attempt: int) -> None:
+        """Wait as the transport does after failed attempt `attempt` (exponential backoff with jitter)."""
+        self.sleep(self.policy.delay(attempt))
 
     def _record(self, path: str, status: int | None, attempts: int, error: str | None, duration: int) -> None:
         outcome = "failed" if error else ("ok" if attempts == 1 else "retried_ok")
@@ -226,19 +181,46 @@ class VendorHttp:
         calls, self.calls = self.calls, []
         return calls
 
+    def set_credits(self, credits: float) -> None:
+        """Put the credits a logical call consumed on its call record (the last one logged)."""
+        if self.calls:
+            self.calls[-1].credits = credits
+
+    def parse_paid_json(self, path: str, resp: VendorResponse) -> Any:
+        """The JSON of a charged answer; a body we cannot read raises `UnreadablePaidResponse`."""
+        try:
+            return json.loads(resp.text)
+        except ValueError as exc:
+            if self.calls:
+                self.calls[-1].outcome, self.calls[-1].error = "failed", f"malformed body: {str(exc)[:120]}"
+            raise UnreadablePaidResponse(
+                self.vendor, f"{path}: malformed body: {str(exc)[:120]}", text=resp.text, status=resp.status
+            ) from None
+
+
+def make_http(
+    vendor: str,
+    base_url: str,
+    *,
+    headers: Mapping[str, str],
+    credential_setting: str,
+    limits: Mapping[str, Mapping[str, int | None]] | None,
+    window_seconds: Mapping[str, float] | None,
+    max_attempts: int,
+    credential: str | None = None,
+    **kwargs: Any,
+) -> VendorHttp:
+    """A `VendorHttp` with a window limiter built from `limits` (None: no client-side limits);
+    `credential` (the API key) names the budget the limiter counts against."""
+    # Shared through Redis when REDIS_URL answers; vendors without rate headers are modelled by these counts.
+    limiter = make_limiter(vendor, limits, credential=credential, window_seconds=window_seconds)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    return VendorHttp(vendor, base_url, headers=headers, credential_setting=credential_setting, limiter=limiter,
+                      max_attempts=max_attempts, **kwargs)
+
 
 def _parse(text: str) -> tuple[Any, str | None]:
     try:
         return json.loads(text), None
     except ValueError as exc:
         return None, str(exc)[:120]
-
-
-def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

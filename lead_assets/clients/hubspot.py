@@ -37,7 +37,8 @@ from lead_assets.clients.errors import (
     VendorCallFailed,
     VendorRequestError,
 )
-from lead_assets.clients.http import VendorHttp, VendorResponse, _retry_after_seconds
+from lead_assets.clients.http import VendorHttp, VendorResponse
+from lead_assets.clients.retry import retry_after_seconds
 
 PROPERTIES_PATH = "/crm/v3/properties/contacts"
 BATCH_UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
@@ -317,7 +318,7 @@ class HubSpotClient:
         self._refusal = body
         if resp.status_code == 429:
             policy = str(body.get("policyName") or "TEN_SECONDLY_ROLLING").upper()
-            self.limiter.refused(policy, _retry_after_seconds(resp.headers))
+            self.limiter.refused(policy, retry_after_seconds(resp.headers))
             self.log.warning("hubspot 429 %s: %s", policy, str(body.get("message") or "")[:120])
 
     def _request(self, method: str, path: str, body: Any = None, *, expect_json: bool = True) -> VendorResponse:

@@ -25,14 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lead_assets.clients.call_log import CallRecord, redact
 from lead_assets.clients.errors import (
     RateLimitExhausted,
     VendorAuthError,
     VendorCallFailed,
     VendorRequestError,
 )
-from lead_assets.clients.http import CallRecord, VendorResponse, redact
-from lead_assets.clients.hunter import Retry, call_with_retries, make_http, retry_transport, set_credits
+from lead_assets.clients.http import VendorResponse, make_http
+from lead_assets.clients.retry import Retry, call_with_retries, retry_transport
 
 CHECK_PATH = "/v4/single/check"
 # Seconds NeverBounce may spend on the SMTP check before answering `unknown` (its `timeout` parameter);
@@ -150,7 +151,7 @@ class NeverBounceClient:
         info = data.get("credits_info") if isinstance(data.get("credits_info"), dict) else {}
         used = [info.get(k) for k in ("paid_credits_used", "free_credits_used")]
         credits = float(sum(u for u in used if isinstance(u, int | float))) if info else 1.0
-        set_credits(self.http, credits)
+        self.http.set_credits(credits)
         flags = data.get("flags")
         return EmailCheck(
             email=email,

@@ -26,10 +26,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.handler import RetryHandler
 
+from lead_assets.clients.retry import SERVER_ERRORS, Budget, exponential_backoff, retry_after_seconds
+
 log = logging.getLogger("lead_assets.notify.slack")
 
 DEFAULT_BASE_URL = "https://slack.com"
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
 @dataclass
@@ -60,23 +61,6 @@ def escape_mrkdwn(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class _Budget:
-    """Attempts and seconds one operation may spend, retries included."""
-
-    def __init__(self, attempts: int, seconds: float, clock: Callable[[], float]):
-        self.clock = clock
-        self.deadline = clock() + seconds
-        self.left = max(1, attempts)
-        self.used = 0
-
-    def start_attempt(self) -> None:
-        self.left -= 1
-        self.used += 1
-
-    def allows(self, wait: float) -> bool:
-        return self.left > 0 and self.clock() + wait <= self.deadline
-
-
 class _BudgetRetryHandler(RetryHandler):
     """slack-sdk retry hook: 429/5xx/connection errors, while the current operation's budget lasts."""
 
@@ -87,15 +71,9 @@ class _BudgetRetryHandler(RetryHandler):
     def _wait(self, state, response, error) -> float | None:
         if response is not None:
             if response.status_code == 429:
-                for name, values in response.headers.items():
-                    if name.lower() == "retry-after":
-                        value = values[0] if isinstance(values, list) else values
-                        try:
-                            return max(0.0, float(value))
-                        except (TypeError, ValueError):
-                            break
-                return 1.0
-            if response.status_code in RETRY_STATUSES:
+                retry_after = retry_after_seconds(response.headers)
+                return 1.0 if retry_after is None else retry_after
+            if response.status_code in SERVER_ERRORS:
                 return self.owner.backoff(state.current_attempt)
             return None
         if isinstance(error, (URLError, ConnectionError, RemoteDisconnected, TimeoutError)) and not isinstance(
@@ -142,7 +120,7 @@ class SlackNotifier:
         self.sleep = sleep
         self.clock = clock
         self._token = token
-        self._budget: _Budget | None = None
+        self._budget: Budget | None = None
         self._known_channel_id: str | None = None
         self._op_lock = threading.Lock()  # the budget belongs to one operation at a time
         self.client = WebClient(
@@ -166,7 +144,7 @@ class SlackNotifier:
 
     def backoff(self, attempt: int) -> float:
         """Seconds before retry number ``attempt + 1`` of a 5xx or a dropped connection."""
-        return min(0.5 * 2**attempt, 8.0)
+        return exponential_backoff(attempt + 1, 0.5, cap=8.0)
 
     # -- operations -------------------------------------------------------------------------
 
@@ -213,7 +191,7 @@ class SlackNotifier:
     def _run(self, what: str, call: Callable[[], dict[str, Any]]) -> SendResult:
         """Run one SDK operation inside a retry budget; log and return failures."""
         with self._op_lock:
-            self._budget = budget = _Budget(self.max_attempts, self.retry_budget_seconds, self.clock)
+            self._budget = budget = Budget(self.max_attempts, self.retry_budget_seconds, self.clock)
             try:
                 while True:
                     budget.start_attempt()

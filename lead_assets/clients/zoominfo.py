@@ -549,7 +549,7 @@ class ZoomInfoApiClient:
 
     def pause_before_retry(self, attempt: int) -> None:
         """Wait as the transport does between attempts (exponential backoff with jitter)."""
-        self.http.sleep(self.http._backoff(attempt, None))
+        self.http.pause_before_retry(attempt)
 
 
 # --------------------------------------------------------------------------------------------

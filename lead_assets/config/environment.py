@@ -1,16 +1,22 @@
 """Environment variables the project reads, in one place (README's settings table mirrors this).
 
-`LEAD_SPRINT_SANDBOX=1` starts (or reuses) the built-in sandbox on a free loopback port
-and points every vendor base URL at it, filling sandbox credentials where none are set.
+`LEAD_SPRINT_SANDBOX=1` points every vendor base URL at the built-in sandbox and fills sandbox
+credentials where none are set. Reading settings never changes the environment and never
+starts a process: `effective_settings()` computes them (a running sandbox's URL comes from its
+state file); the sandbox itself is started by the CLI before it starts Dagster
+(`lead-sprint demo`, `make dev`), or lazily when a resource first builds a client inside a
+run (`run_settings()`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 from lead_assets.config.settings import STATE_DIR
 
-SANDBOX_STATE_FILE = STATE_DIR / "sandbox.json"
+SANDBOX_STATE_FILE = STATE_DIR / "sandbox.json"  # as this process started; sandbox_state_file() reads it now
 
 # name -> (default, what it is); None default = unset unless the operator sets it.
 SETTINGS: dict[str, tuple[str | None, str]] = {
@@ -69,7 +75,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "LEADS_BACKUP_DIR": (None, "Where the daily lead-store backups go (default .lead_sprint/backups)"),
     "LEADS_BACKUP_KEEP_DAYS": ("7", "Backups older than this many days are pruned"),
     "RAW_RETENTION_DAYS": ("30", "Raw vendor payloads (raw_landings) older than this are purged daily"),
-    "LEAD_SPRINT_SANDBOX": ("0", "1: start the built-in sandbox and point every vendor at it"),
+    "LEAD_SPRINT_SANDBOX": ("0", "1: point every vendor at the built-in sandbox (the CLI and make dev start it "
+                            "first; else the first run that builds a client does)"),
     "LEAD_SPRINT_SANDBOX_POPULATION": (None, "Population of a sandbox this starts: full (the full 24-hour "
                                        "sprint's 30,000 records) or a number of records; unset: 6,000"),
     "LEAD_SPRINT_START": (None, "First hour partition of the sprint, e.g. 2026-11-27-00:00 (default: sprint.yaml)"),
@@ -112,8 +119,14 @@ SANDBOX_BASE_URL_VARS = {
 }
 
 
-def sandbox_enabled() -> bool:
-    return os.environ.get("LEAD_SPRINT_SANDBOX", "0").strip().lower() in ("1", "true", "yes")
+def sandbox_enabled(env: Mapping[str, str] | None = None) -> bool:
+    value = (os.environ if env is None else env).get("LEAD_SPRINT_SANDBOX") or "0"
+    return value.strip().lower() in ("1", "true", "yes")
+
+
+def sandbox_state_file() -> Path:
+    """Where the sandbox records its URL and pid (`LEAD_SPRINT_STATE_DIR` as it is now)."""
+    return Path(os.environ.get("LEAD_SPRINT_STATE_DIR") or STATE_DIR) / "sandbox.json"
 
 
 def sandbox_population() -> int | str | None:
@@ -129,8 +142,15 @@ def sandbox_population() -> int | str | None:
     return population_setting(value)
 
 
-def apply_sandbox_env() -> str | None:
-    """With LEAD_SPRINT_SANDBOX=1: make sure a sandbox runs, point vendors at it; returns its URL.
+def running_sandbox_url() -> str | None:
+    """The URL of the sandbox the state file records, when its process still runs (starts nothing)."""
+    from lead_assets.sandbox.launcher import recorded_sandbox_url
+
+    return recorded_sandbox_url(sandbox_state_file())
+
+
+def ensure_sandbox_url() -> str | None:
+    """With LEAD_SPRINT_SANDBOX=1: the running sandbox's URL, starting one if none runs; else None.
 
     A sandbox it starts serves `LEAD_SPRINT_SANDBOX_POPULATION`; when that is set and the running
     sandbox serves another population, RuntimeError says to stop it first (`lead-sprint sandbox stop`).
@@ -140,19 +160,56 @@ def apply_sandbox_env() -> str | None:
     from lead_assets.sandbox.launcher import ensure_sandbox
 
     population = sandbox_population()
-    url = ensure_sandbox(SANDBOX_STATE_FILE, **({} if population is None else {"population": population}))
-    for var, prefix in SANDBOX_BASE_URL_VARS.items():
-        os.environ[var] = url.rstrip("/") + prefix
-    for var, value in SANDBOX_DEFAULTS.items():
-        os.environ.setdefault(var, value)
+    return ensure_sandbox(sandbox_state_file(), **({} if population is None else {"population": population}))
+
+
+def effective_settings(env: Mapping[str, str] | None = None, sandbox_url: str | None = None) -> dict[str, str]:
+    """The settings clients should use (set ones only), computed without touching `os.environ`.
+
+    `env` (default `os.environ`) as set; with LEAD_SPRINT_SANDBOX=1 and a sandbox at `sandbox_url`
+    (default: the running one, from its state file) every vendor base URL points at the sandbox
+    and sandbox credentials fill what is unset. Sandbox mode with no sandbox running yet leaves
+    the values as set: nothing is sent to a real vendor with sandbox credentials.
+    """
+    env = os.environ if env is None else env
+    values = {name: env[name] for name in SETTINGS if env.get(name)}
+    if not sandbox_enabled(env):
+        return values
+    url = sandbox_url or running_sandbox_url()
+    if url is None:
+        return values
+    base = {var: url.rstrip("/") + prefix for var, prefix in SANDBOX_BASE_URL_VARS.items()}
+    return {**SANDBOX_DEFAULTS, **values, **base}
+
+
+def run_settings(values: Mapping[str, str]) -> dict[str, str]:
+    """A resource's settings as a run uses them: with LEAD_SPRINT_SANDBOX=1, pointed at the sandbox.
+
+    Starts the sandbox when none runs yet (the first client built inside a run), so a code
+    location loaded before the sandbox started still reaches it. `values` win over sandbox
+    credentials; base URLs always go to the sandbox, as in `effective_settings`.
+    """
+    values = {k: v for k, v in values.items() if v}
+    if not sandbox_enabled():
+        return values
+    url = running_sandbox_url() or ensure_sandbox_url()  # the state file first: no lock, no request
+    return effective_settings({**values, "LEAD_SPRINT_SANDBOX": "1"}, sandbox_url=url) if url else values
+
+
+def apply_sandbox_env() -> str | None:
+    """For a CLI process that sets up its own environment: start the sandbox, write its settings to `os.environ`.
+
+    Only the CLI commands call this (`lead-sprint demo/run/sync/report/crm setup`, forecast,
+    privacy): what they run in-process and the daemon the demo starts inherit the settings.
+    Loading the Dagster definitions never calls it; they read `effective_settings()`.
+    Returns the sandbox's URL (None without LEAD_SPRINT_SANDBOX=1).
+    """
+    url = ensure_sandbox_url()
+    if url is not None:
+        os.environ.update(effective_settings(sandbox_url=url))
     return url
 
 
 def env_or_default(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else SETTINGS[name][0]
-
-
-def settings_env(names) -> dict[str, str]:
-    """The current values of some settings (unset ones left out), for configs that read a mapping."""
-    return {n: os.environ[n] for n in names if os.environ.get(n)}

@@ -204,12 +204,8 @@ def parse_enrichment_config(
     )
 
 
-def load_enrichment_config(path: str | Path | None = None, sprint=None) -> EnrichmentConfig:
-    """Parse `enrichment.yaml` (or `path`) against the sprint brief (default: `sprint_config()`)."""
-    if sprint is None:
-        from lead_assets.config.settings import sprint_config  # the brief is only read when not given
-
-        sprint = sprint_config()
+def load_enrichment_config(path: str | Path | None = None, *, sprint) -> EnrichmentConfig:
+    """Parse `enrichment.yaml` (or `path`) against the sprint brief `sprint` (its prices and budget)."""
     path = Path(path or ENRICHMENT_CONFIG_PATH)
     raw = yaml.safe_load(path.read_text())
     return parse_enrichment_config(

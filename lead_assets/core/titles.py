@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from lead_assets.config.settings import SprintConfig, TargetRole, sprint_config
+from lead_assets.config.settings import SprintConfig, TargetRole
 from lead_assets.core.normalise import map_distinct
 
 # Anything that is not a letter or digit separates words: "pay-per-click" == "pay per click".
@@ -48,9 +48,9 @@ class TitleMatcher:
         self._pattern = re.compile(rf"(?<!\S)(?=({alternation})(?!\S))")
 
     @classmethod
-    def from_config(cls, cfg: SprintConfig | None = None) -> TitleMatcher:
-        """Matcher for the target roles of `cfg` (default: the process-wide sprint config)."""
-        return cls((cfg or sprint_config()).target_roles)
+    def from_config(cls, cfg: SprintConfig) -> TitleMatcher:
+        """Matcher for the target roles of the sprint brief `cfg`."""
+        return cls(cfg.target_roles)
 
     @property
     def role_names(self) -> tuple[str, ...]:

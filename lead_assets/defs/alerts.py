@@ -9,12 +9,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from lead_assets.config.settings import sprint_config
 from lead_assets.core.alert_rules import evaluate_alerts, load_alert_rules
 from lead_assets.core.for_people import for_people
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
 from lead_assets.defs.keys import sprint_asset_key, sprint_key_prefix
-from lead_assets.defs.resources import LeadStoreResource, NotifierResource
+from lead_assets.defs.resources import LeadStoreResource, NotifierResource, SprintBriefResource
 from lead_assets.status import sprint_status
 from lead_assets.store.metrics import sprint_metrics
 from lead_assets.store.window_metrics import window_metrics
@@ -105,9 +104,9 @@ def progress_metadata(status: dict, window: dict) -> dict:
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def sprint_alerts_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResource,
-                         notifier: NotifierResource):
+                         notifier: NotifierResource, sprint: SprintBriefResource):
     """Every minute: observe `sprint_progress`, evaluate every alert rule, send what started or cleared."""
-    cfg = sprint_config()
+    cfg = sprint.brief()
     store = lead_store.store()
     rules = load_alert_rules(cfg)
     now = datetime.now(UTC)

@@ -12,19 +12,18 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from lead_assets.config.settings import sprint_config
 from lead_assets.core.for_people import for_people
 from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import sprint_partitions
-from lead_assets.defs.resources import LeadStoreResource
+from lead_assets.defs.resources import LeadStoreResource, SprintBriefResource
 from lead_assets.store.metrics import partition_required_fields, sprint_metrics
 
 
 def _target_check(name: str, metric: str, target: Callable, at_least: bool, description: str, blocking=False):
     @dg.asset_check(asset=scored_leads, name=name, description=description, blocking=blocking)
-    def _check(lead_store: LeadStoreResource) -> dg.AssetCheckResult:
+    def _check(lead_store: LeadStoreResource, sprint: SprintBriefResource) -> dg.AssetCheckResult:
         m = sprint_metrics(lead_store.store())
-        value, goal = m[metric], target(sprint_config().targets)
+        value, goal = m[metric], target(sprint.brief().targets)
         if value is None:
             return dg.AssetCheckResult(passed=True, metadata={"value": "none yet", "target": goal})
         passed = value >= goal if at_least else value < goal

@@ -4,10 +4,11 @@ import dagster as dg
 
 from lead_assets.core.enrichment_config import load_enrichment_config
 from lead_assets.core.for_people import for_people
+from lead_assets.core.titles import TitleMatcher
 from lead_assets.defs.collection import DEDUPED_LEADS
 from lead_assets.defs.keys import sprint_key_prefix
 from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
-from lead_assets.defs.resources import EnrichmentResource, LeadStoreResource
+from lead_assets.defs.resources import EnrichmentResource, LeadStoreResource, SprintBriefResource
 from lead_assets.pipeline.enrichment import enrich_leads
 from lead_assets.pipeline.partition_work import partition_lead_ids
 
@@ -21,7 +22,8 @@ def _metadata_value(value):
 @dg.asset(key_prefix=sprint_key_prefix(), partitions_def=sprint_partitions, deps=[DEDUPED_LEADS], group_name="leads", kinds={"python", "sql"},
           retry_policy=VENDOR_RETRY,
           tags={"lead_sprint/vendor_facing": "true"})
-def enriched_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, enrichment: EnrichmentResource):
+def enriched_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, enrichment: EnrichmentResource,
+                   sprint: SprintBriefResource):
     """This partition's leads with missing emails and company data filled through the waterfall.
 
     Grain: one lead per person (table `leads`), plus one `enrichment_ledger` row per
@@ -32,13 +34,15 @@ def enriched_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResou
     and paid calls stop before the budget would be exceeded.
     """
     store = lead_store.store()
-    config = load_enrichment_config()
+    brief = sprint.brief()
+    config = load_enrichment_config(sprint=brief)
     clients = enrichment.clients(config, logger=context.log)
     if not clients:
         context.log.warning("no enrichment provider configured (HUNTER_API_KEY, NEVERBOUNCE_API_KEY, "
                             "CLEARBIT_API_KEY): leads stay as collected")
     report = enrich_leads(store, partition_lead_ids(store, context.partition_key), clients, config,
-                          run_id=context.run.run_id, partition_key=context.partition_key, log=context.log)
+                          run_id=context.run.run_id, partition_key=context.partition_key, log=context.log,
+                          matcher=TitleMatcher.from_config(brief))
     if report.budget_stopped:
         context.log.error(report.budget_message)
     meta = {k: _metadata_value(v) for k, v in for_people(report.as_metadata()).items() if v is not None}

@@ -5,9 +5,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from lead_assets.config.settings import sprint_config
 from lead_assets.defs.keys import sprint_asset_key, sprint_key_prefix
-from lead_assets.defs.resources import LeadStoreResource, NotifierResource
+from lead_assets.defs.resources import LeadStoreResource, NotifierResource, SprintBriefResource
 from lead_assets.reports.render import render_final, render_hourly
 from lead_assets.store.files import FileStorage, sprint_storage
 
@@ -26,14 +25,15 @@ def _delivery(results: dict) -> dict:
 
 
 @dg.asset(key_prefix=sprint_key_prefix(), group_name="monitoring", kinds={"python", "slack"})
-def hourly_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
+def hourly_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource,
+                  sprint: SprintBriefResource):
     """The hourly report: progress, rate, errors by vendor, quality, spend and projected finish.
 
     Grain: one report per materialisation (Markdown + progress chart under
     `reports/hourly/` of the sprint's storage), posted to Slack/email when configured, else logged.
     """
     now = datetime.now(UTC)
-    report = render_hourly(lead_store.store(), sprint_config(), now)
+    report = render_hourly(lead_store.store(), sprint.brief(), now)
     storage = reports_storage().child("hourly")
     stem = now.strftime("%Y-%m-%dT%H%M")
     md_location = storage.put(f"{stem}.md", report.text.encode())
@@ -59,7 +59,8 @@ SEND_ONCE_WHEN_EVERYTHING_EXPORTED = (
 @dg.asset(key_prefix=sprint_key_prefix(), group_name="monitoring", kinds={"python", "html"},
           deps=[sprint_asset_key("crm_exports")],
           automation_condition=SEND_ONCE_WHEN_EVERYTHING_EXPORTED)
-def final_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource):
+def final_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, notifier: NotifierResource,
+                 sprint: SprintBriefResource):
     """The sprint's final report: every target, coverage, CRM outcome, cost by source, recommendations.
 
     Sent once by automation when every hour x source partition is exported (or on a click). Grain: one self-contained HTML file (charts embedded) and its Markdown twin under
@@ -67,7 +68,7 @@ def final_report(context: dg.AssetExecutionContext, lead_store: LeadStoreResourc
     """
     storage = reports_storage()
     with storage.staging() as folder:  # rendered here, stored (uploaded) when complete
-        report = render_final(lead_store.store(), sprint_config(), folder)
+        report = render_final(lead_store.store(), sprint.brief(), folder)
         delivered = report.send(notifier.notifier(logger=context.log))  # attaches the staged HTML
     numbers = {k: v for k, v in report.summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     return dg.MaterializeResult(metadata={

@@ -3,13 +3,14 @@
 
 import logging
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.clients.notify import Notifier
-from lead_assets.config.environment import SETTINGS, apply_sandbox_env, env_or_default
+from lead_assets.config.environment import SETTINGS, effective_settings, run_settings
 from lead_assets.config.settings import SprintConfig, default_database_url, load_sprint_config, sprint_config
 from lead_assets.sources import import_sources
 from lead_assets.store.dedup_index import DedupIndex
@@ -121,29 +122,11 @@ class ImportFolderResource(dg.ConfigurableResource):
         return import_storage(source, self.import_dir)
 
 
-class NotifierResource(dg.ConfigurableResource):
-    """Where alerts and reports go: Slack and/or email when configured, always the log."""
-
-    slack_bot_token: str = ""
-    slack_channel: str = ""
-    slack_base_url: str = ""
-    smtp_url: str = ""
-    alert_email_to: str = ""
-    alert_email_from: str = ""
-
-    def notifier(self, logger: logging.Logger | None = None) -> Notifier:
-        env = {
-            "SLACK_BOT_TOKEN": self.slack_bot_token, "SLACK_CHANNEL": self.slack_channel,
-            "SLACK_BASE_URL": self.slack_base_url, "SMTP_URL": self.smtp_url,
-            "ALERT_EMAIL_TO": self.alert_email_to, "ALERT_EMAIL_FROM": self.alert_email_from,
-        }
-        return Notifier.from_env(env, **({"logger": logger} if logger else {}))
-
-
 class _SettingsResource(dg.ConfigurableResource):
     """A resource whose fields are environment settings (field `x_y` <- setting `X_Y`)."""
 
     def settings(self) -> dict[str, str]:
+        """The fields as settings, as a run uses them: pointed at the sandbox in sandbox mode (see `run_settings`)."""
         out = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
@@ -151,7 +134,7 @@ class _SettingsResource(dg.ConfigurableResource):
                 value = value.get_value()
             if isinstance(value, str) and value:
                 out[name.upper()] = value
-        return out
+        return run_settings(out)
 
 
 class EnrichmentResource(_SettingsResource):
@@ -167,7 +150,21 @@ class EnrichmentResource(_SettingsResource):
     def clients(self, config, logger: logging.Logger | None = None) -> dict:
         from lead_assets.pipeline.enrichment import clients_from_env
 
-        return clients_from_env(config, self.settings(), **({"logger": logger} if logger else {}))
+        return clients_from_env(config, self.settings(), logger=logger)
+
+
+class NotifierResource(_SettingsResource):
+    """Where alerts and reports go: Slack and/or email when configured, always the log."""
+
+    slack_bot_token: str = ""
+    slack_channel: str = ""
+    slack_base_url: str = ""
+    smtp_url: str = ""
+    alert_email_to: str = ""
+    alert_email_from: str = ""
+
+    def notifier(self, logger: logging.Logger | None = None) -> Notifier:
+        return Notifier.from_env(self.settings(), logger=logger)
 
 
 class CrmResource(_SettingsResource):
@@ -201,34 +198,44 @@ class CrmResource(_SettingsResource):
             raise dg.Failure(description=f"CRM client not configured: {exc}", allow_retries=False) from exc
 
 
-def _env(name: str) -> str | dg.EnvVar:
-    """EnvVar when the operator set it (the UI shows the name, never the value), else the default."""
-    if os.environ.get(name):
+def _env(name: str, settings: Mapping[str, str]) -> str | dg.EnvVar:
+    """EnvVar when the operator's value is the one used (the UI shows the name, never the value),
+    else the effective value (the sandbox's) or the default."""
+    known = name in SETTINGS  # an import source's folder (`<SOURCE>_IMPORT_DIR`) is read as set
+    value = settings.get(name) if known else os.environ.get(name)
+    if value and value == os.environ.get(name):
         return dg.EnvVar(name)
-    return (env_or_default(name) if name in SETTINGS else None) or ""
+    return value or (SETTINGS[name][0] if known else None) or ""
+
+
+def _settings_fields(resource: type[_SettingsResource], settings: Mapping[str, str]) -> dict:
+    return {field: _env(field.upper(), settings) for field in resource.model_fields}
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    apply_sandbox_env()
+    # Computed, not applied: loading the definitions neither starts the sandbox nor changes
+    # os.environ. A running sandbox's URL comes from its state file; resources that build
+    # clients at run time point at (and if need be start) the sandbox then (`run_settings`).
+    settings = effective_settings()
+
+    def env(name: str) -> str | dg.EnvVar:
+        return _env(name, settings)
+
     return dg.Definitions(
         resources={
-            "sprint": SprintBriefResource(config_path=_env("LEAD_SPRINT_CONFIG")),
-            "lead_store": LeadStoreResource(database_url=_env("LEADS_DATABASE_URL"), redis_url=_env("REDIS_URL")),
-            "apollo": ApolloResource(base_url=_env("APOLLO_BASE_URL"), api_key=_env("APOLLO_API_KEY")),
+            "sprint": SprintBriefResource(config_path=env("LEAD_SPRINT_CONFIG")),
+            "lead_store": LeadStoreResource(database_url=env("LEADS_DATABASE_URL"), redis_url=env("REDIS_URL")),
+            "apollo": ApolloResource(base_url=env("APOLLO_BASE_URL"), api_key=env("APOLLO_API_KEY")),
             "zoominfo": ZoomInfoResource(
-                api=_env("ZOOMINFO_API"), base_url=_env("ZOOMINFO_BASE_URL"), username=_env("ZOOMINFO_USERNAME"),
-                password=_env("ZOOMINFO_PASSWORD"), client_id=_env("ZOOMINFO_CLIENT_ID"),
-                private_key=_env("ZOOMINFO_PRIVATE_KEY"), gtm_client_id=_env("ZOOMINFO_GTM_CLIENT_ID"),
-                gtm_client_secret=_env("ZOOMINFO_GTM_CLIENT_SECRET"), gtm_token_url=_env("ZOOMINFO_GTM_TOKEN_URL"),
+                api=env("ZOOMINFO_API"), base_url=env("ZOOMINFO_BASE_URL"), username=env("ZOOMINFO_USERNAME"),
+                password=env("ZOOMINFO_PASSWORD"), client_id=env("ZOOMINFO_CLIENT_ID"),
+                private_key=env("ZOOMINFO_PRIVATE_KEY"), gtm_client_id=env("ZOOMINFO_GTM_CLIENT_ID"),
+                gtm_client_secret=env("ZOOMINFO_GTM_CLIENT_SECRET"), gtm_token_url=env("ZOOMINFO_GTM_TOKEN_URL"),
             ),
-            **{s.name: ImportFolderResource(import_dir=_env(s.folder_setting)) for s in import_sources()},
-            "enrichment": EnrichmentResource(**{f: _env(f.upper()) for f in EnrichmentResource.model_fields}),
-            "crm": CrmResource(**{f: _env(f.upper()) for f in CrmResource.model_fields}),
-            "notifier": NotifierResource(
-                slack_bot_token=_env("SLACK_BOT_TOKEN"), slack_channel=_env("SLACK_CHANNEL"),
-                slack_base_url=_env("SLACK_BASE_URL"), smtp_url=_env("SMTP_URL"),
-                alert_email_to=_env("ALERT_EMAIL_TO"), alert_email_from=_env("ALERT_EMAIL_FROM"),
-            ),
+            **{s.name: ImportFolderResource(import_dir=env(s.folder_setting)) for s in import_sources()},
+            "enrichment": EnrichmentResource(**_settings_fields(EnrichmentResource, settings)),
+            "crm": CrmResource(**_settings_fields(CrmResource, settings)),
+            "notifier": NotifierResource(**_settings_fields(NotifierResource, settings)),
         }
     )

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -37,12 +36,14 @@ import pandas as pd
 
 from lead_assets.clients.clearbit import ClearbitClient
 from lead_assets.clients.errors import (
+    AnswerPending,
+    QuotaExhausted,
     RateLimitExhausted,
     UnreadablePaidResponse,
     VendorAuthError,
     VendorError,
 )
-from lead_assets.clients.hunter import AnswerPending, HunterClient, QuotaExhausted
+from lead_assets.clients.hunter import HunterClient
 from lead_assets.clients.neverbounce import NeverBounceClient
 from lead_assets.core.enrichment_config import (
     COMPANY,
@@ -143,15 +144,13 @@ class EnrichmentReport:
         return d
 
 
-def clients_from_env(
-    config: EnrichmentConfig, environ: Mapping[str, str] | None = None, **client_kwargs: Any
-) -> dict[str, Any]:
-    """Clients for every provider whose API key is set (`HUNTER_API_KEY` ...); the others are absent.
+def clients_from_env(config: EnrichmentConfig, environ: Mapping[str, str], **client_kwargs: Any) -> dict[str, Any]:
+    """Clients for every provider whose API key is in `environ` (`HUNTER_API_KEY` ...); the others are absent.
 
-    The base URL comes from the provider's `*_BASE_URL` setting or its public default; the
-    client-side rate windows from the configuration.
+    `environ` is the settings mapping `EnrichmentResource` hands over (never `os.environ` read
+    here: clients are built by the resource). The base URL comes from the provider's
+    `*_BASE_URL` setting or its public default; the client-side rate windows from the configuration.
     """
-    environ = os.environ if environ is None else environ
     clients = {}
     for name, provider in config.providers.items():
         key = environ.get(provider.api_key_setting)
@@ -554,14 +553,15 @@ def enrich_leads(
     partition_key: str | None = None,
     log: logging.Logger | None = None,
     *,
-    matcher: TitleMatcher | None = None,
+    matcher: TitleMatcher,
     now: datetime | None = None,
 ) -> EnrichmentReport:
     """Fill missing emails and company data of `lead_ids` through the configured waterfall.
 
     `clients` maps provider names to clients (a provider without one is skipped); `budget`
     is the USD ceiling for all paid calls ever recorded (default: the configuration's).
-    `now` fixes the clock (tests of the TTL). Returns what was done and what it cost.
+    `matcher` holds the brief's target roles (re-normalising filled fields); `now` fixes the
+    clock (tests of the TTL). Returns what was done and what it cost.
     """
     wanted = list(dict.fromkeys(lead_ids))
     # Runs of one hour share people (a person two sources found): each lead is enriched by
@@ -575,7 +575,7 @@ def enrich_leads(
 
 def _enrich_held(store: LeadStore, lead_ids: list[str], clients: Mapping[str, Any], config: EnrichmentConfig,
                  budget: float | None, run_id: str | None, partition_key: str | None, log: logging.Logger | None,
-                 *, matcher: TitleMatcher | None, now: datetime | None) -> EnrichmentReport:
+                 *, matcher: TitleMatcher, now: datetime | None) -> EnrichmentReport:
     log = log or logging.getLogger("lead_sprint.enrichment")
     budget = config.budget_usd if budget is None else budget
     report = EnrichmentReport(run_id=run_id, partition_key=partition_key, budget_usd=budget)
@@ -665,7 +665,7 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
-def _apply_updates(store: LeadStore, leads: pd.DataFrame, run: _Run, matcher: TitleMatcher | None) -> pd.DataFrame:
+def _apply_updates(store: LeadStore, leads: pd.DataFrame, run: _Run, matcher: TitleMatcher) -> pd.DataFrame:
     """Write the filled fields (normalised, re-scored) and their provenance; return the leads as now."""
     if not run.updates:
         return leads
@@ -676,7 +676,7 @@ def _apply_updates(store: LeadStore, leads: pd.DataFrame, run: _Run, matcher: Ti
     changed = changed.reset_index()
     # Vendor values go through the same normalisers as a source's, and needs_enrichment is
     # normalise_leads' rule on the merged row (as lead_batches does after a merge).
-    derived = normalise_leads(changed, matcher or TitleMatcher.from_config())
+    derived = normalise_leads(changed, matcher)
     for column in ("email", "company_website", "company_industry", "company_size", "needs_enrichment"):
         changed[column] = derived[column].to_numpy()
     unusable = changed["email"].isna() & changed["email_status"].isin(["verified", "unverified", "undeliverable"])

@@ -72,6 +72,18 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def recorded_sandbox_url(state_file: Path | str) -> str | None:
+    """The URL ``state_file`` records while its sandbox process runs, else None.
+
+    A read, never a start: no lock, no request (loading the Dagster definitions calls it).
+    """
+    state = _read_state(Path(state_file))
+    pid = state.get("pid") if state else None
+    if not isinstance(pid, int) or not (_is_sandbox_process(pid) and _alive(pid)):
+        return None
+    return state["url"]
+
+
 def ensure_sandbox(state_file: Path | str, **config: Any) -> str:
     """The base URL of the healthy sandbox recorded in ``state_file``; start one if there is none.
 

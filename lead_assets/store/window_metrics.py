@@ -157,19 +157,15 @@ def window_metrics(
     now: datetime | None = None,
     hours: float = 1.0,
     *,
-    cfg: Any = None,
+    cfg: Any,
     rules: Any = None,
     started_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The figures :func:`lead_assets.core.alert_rules.evaluate_alerts` reads as ``window``.
 
-    ``cfg`` is the SprintConfig (default: the process's), ``rules`` the AlertRules (default: loaded
+    ``cfg`` is the sprint brief (SprintConfig), ``rules`` the AlertRules (default: loaded
     from alerts.yaml); ``started_at`` overrides the sprint start (default: first recorded activity).
     """
-    if cfg is None:
-        from lead_assets.config.settings import sprint_config
-
-        cfg = sprint_config()
     if rules is None:
         from lead_assets.core.alert_rules import load_alert_rules
 
