@@ -49,7 +49,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         hours = keys[first : first + args.hours] if args.hours is not None else keys[first:]
     log = logging.getLogger("lead_sprint.forecast")
     # the same client, limits and retry budget as the collection's (built by its resource)
-    client = ApolloResource(base_url=env_or_default("APOLLO_BASE_URL"), api_key=api_key).client(logger=log)
+    client = ApolloResource(base_url=env_or_default("APOLLO_BASE_URL"), api_key=api_key).client(cfg, logger=log)
     store = LeadStore()
     store.ensure_schema()
     index = DedupIndex(store, os.environ.get("REDIS_URL"))

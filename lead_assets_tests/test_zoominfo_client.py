@@ -19,6 +19,7 @@ from lead_assets.clients.zoominfo import (
     jwt_claims,
     remaining_from_headers,
 )
+from lead_assets.config.settings import sprint_config
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.sandbox.zoominfo import world_for
 
@@ -266,15 +267,17 @@ def test_the_resource_builds_the_client_zoominfo_api_names(sandbox):
 
     from lead_assets.defs.resources import ZoomInfoResource
 
+    BRIEF = sprint_config()  # noqa: N806 (the brief the resource reads its windows from)
+
     gtm = ZoomInfoResource(api="gtm", base_url=sandbox.url("zoominfo"), gtm_client_id=GTM_ID,
-                           gtm_client_secret=GTM_SECRET).client()
+                           gtm_client_secret=GTM_SECRET).client(BRIEF)
     assert isinstance(gtm, ZoomInfoGtmClient) and gtm.search_contacts(QUERY, 1, rpp=1).contacts
-    legacy = ZoomInfoResource(base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client()
+    legacy = ZoomInfoResource(base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client(BRIEF)
     assert isinstance(legacy, ZoomInfoClient) and not isinstance(legacy, ZoomInfoGtmClient)
     with pytest.raises(dg.Failure, match="ZOOMINFO_GTM_CLIENT_ID"):
-        ZoomInfoResource(api="gtm", base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client()
+        ZoomInfoResource(api="gtm", base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client(BRIEF)
     with pytest.raises(dg.Failure, match="legacy, gtm"):
-        ZoomInfoResource(api="v3", base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client()
+        ZoomInfoResource(api="v3", base_url=sandbox.url("zoominfo"), username=USER, password=PASSWORD).client(BRIEF)
 
 
 def test_enrich_outcomes_reads_every_status_of_both_apis():

@@ -77,7 +77,7 @@ def collect_leads(context: dg.AssetExecutionContext):
         report, client = source.import_hour(ctx, hour_key), None
         landed = {"files": report.files}
     else:
-        client = vendor.client(logger=context.log)
+        client = vendor.client(cfg, logger=context.log)
         ctx = collection_context(cfg, store, index, client=client, run_id=context.run.run_id, log=context.log,
                                  on_batch=_progress_logger(context, source.name, hour_key), source=source.name)
         try:

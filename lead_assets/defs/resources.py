@@ -4,6 +4,7 @@
 import logging
 import os
 from collections.abc import Mapping
+from typing import ClassVar
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -47,34 +48,47 @@ class LeadStoreResource(dg.ConfigurableResource):
         return self._index
 
 
-class ApolloResource(dg.ConfigurableResource):
-    """Apollo.io: base URL and master API key; limits and retry budget from sprint.yaml."""
+class _VendorSourceResource(dg.ConfigurableResource):
+    """A paged vendor's resource: field `x` is setting `<PREFIX>_X`; its client, built only here, gets the
+    brief's rate windows, timeouts and retry budget for the source."""
 
+    def run_values(self) -> dict[str, str]:
+        """The fields as a run uses them: in sandbox mode pointed at (and if need be starting) the sandbox."""
+        prefix = self.source.upper()
+        names = {field: f"{prefix}_{field.upper()}" for field in type(self).model_fields}
+        values = {f: v.get_value() if isinstance(v, dg.EnvVar) else v for f in names if (v := getattr(self, f))}
+        live = run_settings({names[f]: v for f, v in values.items() if isinstance(v, str)})
+        return {f: live.get(name) or values.get(f) or "" for f, name in names.items()}
+
+    def transport(self, brief: SprintConfig) -> dict:
+        """Rate windows, timeouts and attempts of this source from the brief."""
+        coll = brief.collection.get(self.source, {})
+        connect, read = coll.get("timeout_seconds", [5, 30])
+        return {"limits": brief.rate_limits.get(self.source), "timeout": (float(connect), float(read)),
+                "max_attempts": int(coll.get("max_attempts", 3))}
+
+
+class ApolloResource(_VendorSourceResource):
+    """Apollo.io: base URL and master API key; limits and retry budget from the brief."""
+
+    source: ClassVar[str] = "apollo"
     base_url: str = "https://api.apollo.io"
     api_key: str = ""
 
-    def client(self, logger: logging.Logger | None = None) -> ApolloClient:
-        if not self.api_key:
+    def client(self, brief: SprintConfig, logger: logging.Logger | None = None) -> ApolloClient:
+        values = self.run_values()
+        if not values["api_key"]:
             raise dg.Failure(
                 description="APOLLO_API_KEY is not set: set it (or LEAD_SPRINT_SANDBOX=1) to collect from Apollo.",
                 allow_retries=False,
             )
-        cfg = sprint_config()
-        coll = cfg.collection.get("apollo", {})
-        connect, read = coll.get("timeout_seconds", [5, 30])
-        return ApolloClient(
-            self.base_url,
-            self.api_key,
-            limits=cfg.rate_limits.get("apollo"),
-            timeout=(float(connect), float(read)),
-            max_attempts=int(coll.get("max_attempts", 3)),
-            logger=logger,
-        )
+        return ApolloClient(values["base_url"], values["api_key"], logger=logger, **self.transport(brief))
 
 
-class ZoomInfoResource(dg.ConfigurableResource):
+class ZoomInfoResource(_VendorSourceResource):
     """ZoomInfo: which API (legacy or GTM), base URL and that API's credentials."""
 
+    source: ClassVar[str] = "zoominfo"
     api: str = "legacy"
     base_url: str = "https://api.zoominfo.com"
     username: str = ""
@@ -85,28 +99,20 @@ class ZoomInfoResource(dg.ConfigurableResource):
     gtm_client_secret: str = ""
     gtm_token_url: str = ""
 
-    def client(self, logger: logging.Logger | None = None):
+    def client(self, brief: SprintConfig, logger: logging.Logger | None = None):
         from lead_assets.clients.zoominfo import make_zoominfo_client, missing_credentials
 
-        creds = {"username": self.username, "password": self.password, "client_id": self.client_id,
-                 "private_key": self.private_key, "gtm_client_id": self.gtm_client_id,
-                 "gtm_client_secret": self.gtm_client_secret}
-        missing = missing_credentials(self.api, **creds)
+        values = self.run_values()
+        api, base_url, token_url = values.pop("api") or "legacy", values.pop("base_url"), values.pop("gtm_token_url")
+        missing = missing_credentials(api, **values)
         if missing:
             raise dg.Failure(
                 description=f"{missing} not set: set them (or LEAD_SPRINT_SANDBOX=1) to collect from ZoomInfo.",
                 allow_retries=False,
             )
-        cfg = sprint_config()
-        coll = cfg.collection.get("zoominfo", {})
-        connect, read = coll.get("timeout_seconds", [5, 30])
         try:
-            return make_zoominfo_client(
-                self.api, self.base_url, **{k: v or None for k, v in creds.items()},
-                gtm_token_url=self.gtm_token_url or None,
-                limits=cfg.rate_limits.get("zoominfo"), timeout=(float(connect), float(read)),
-                max_attempts=int(coll.get("max_attempts", 3)), logger=logger,
-            )
+            return make_zoominfo_client(api, base_url, **{k: v or None for k, v in values.items()},
+                                        gtm_token_url=token_url or None, logger=logger, **self.transport(brief))
         except ValueError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
