@@ -344,30 +344,46 @@ def forecast_sprint(client, store, index, cfg, enrichment_config, *, max_pages_p
     """
     log = log or logging.getLogger("lead_sprint.forecast")
     started = time.monotonic()
+    run = _search_pass(client, cfg, max_pages_per_slice, log, hours)
+    fc = run.fc
+    _count_new_people(fc, run.ids_by_hour, store, index, max_pages_per_slice)
+    obs = _observed(store, enrichment_config.providers)
+    per_lead_calls, per_lead_usd = _choose_rates(fc, obs, enrichment_config)
+    _project(fc, cfg, obs, per_lead_calls, per_lead_usd)
+    fc.seconds = round(time.monotonic() - started, 3)
+    log.info("forecast: %d new people of %d distinct ids, $%.2f projected, %d search calls in %.1fs",
+             fc.new_people_found, fc.distinct_ids, fc.projected_spend_usd, fc.search_calls, fc.seconds)
+    return fc
+
+
+def _search_pass(client, cfg, max_pages_per_slice: int | None, log: logging.Logger,
+                 hours: Sequence[str] | None) -> _Pass:
+    """Walk every planned slice (of `hours`, when given) with the free search."""
     coll = cfg.collection.get(SOURCE, {})
     run = _Pass(paged_source(SOURCE), client, per_page=int(coll.get("per_page", PER_PAGE_MAX)),
                 max_pages=int(coll.get("max_pages", MAX_PAGES)), page_limit=max_pages_per_slice, log=log)
-    fc = run.fc
     roles = tuple((r.role, r.aliases) for r in cfg.target_roles)
     planned = plan_slices(roles, cfg.locations)
     hour_of = assign_hours(planned, cfg.start, cfg.hours)
     if hours is not None:
         wanted = set(hours)
         planned = [s for s in planned if hour_of[s.key] in wanted]
-    fc.slices_planned = len(planned)
+    run.fc.slices_planned = len(planned)
     for s in planned:
         run.run_slice(s, hour_of[s.key])
+    return run
 
-    # People: distinct ids, known to the index or already paid for, new.
+
+def _count_new_people(fc: Forecast, ids_by_hour: dict[str, list[str]], store, index,
+                      max_pages_per_slice: int | None) -> None:
+    """Distinct ids listed, those known to the index or already paid for, and the new ones (by first hour)."""
     first_hour: dict[str, str] = {}
-    for hour_key in sorted(run.ids_by_hour):
-        for pid in run.ids_by_hour[hour_key]:
+    for hour_key in sorted(ids_by_hour):
+        for pid in ids_by_hour[hour_key]:
             first_hour.setdefault(pid, hour_key)
     ids = list(first_hour)
     known, bought = _known_ids(store, index, ids)
-    fc.distinct_ids = len(ids)
-    fc.already_known = len(known)
-    fc.already_bought = len(bought)
+    fc.distinct_ids, fc.already_known, fc.already_bought = len(ids), len(known), len(bought)
     new = [pid for pid in ids if pid not in known and pid not in bought]
     fc.new_people_found = len(new)
     for pid in new:
@@ -381,8 +397,11 @@ def forecast_sprint(client, store, index, cfg, enrichment_config, *, max_pages_p
     if fc.slices_failed:
         fc.notes.append(f"{fc.slices_failed} slice(s) failed to search: their people are not counted")
 
-    # Rates: observed in the store when it has enough leads, else the documented defaults.
-    obs = _observed(store, enrichment_config.providers)
+
+def _choose_rates(fc: Forecast, obs: dict[str, Any], enrichment_config) -> tuple[dict[str, float], float]:
+    """Rates observed in the store when it has enough leads, else the documented defaults; names each one's source.
+
+    Returns enrichment calls and USD per enriched lead."""
     rates, src = dict(DEFAULT_RATES), dict.fromkeys(DEFAULT_RATES, "default")
     leads = obs["leads"]
     if obs["apollo_ids"] >= MIN_OBSERVED_LEADS and obs["apollo_leads"]:
@@ -401,24 +420,27 @@ def forecast_sprint(client, store, index, cfg, enrichment_config, *, max_pages_p
         per_lead_calls = {k: n / obs["enriched_all"] for k, n in obs["calls"].items()}
         per_lead_usd = obs["enrichment_usd"] / obs["enriched_all"]
         src["enrichment_cost_per_lead"] = "store"
+        for key in ("email_find_rate", "company_lookups_per_gap"):
+            rates.pop(key)
+            src.pop(key)
     else:
         per_lead_calls, per_lead_usd = _default_calls(enrichment_config)
         src["enrichment_cost_per_lead"] = "default"
     rates["enrichment_cost_per_lead"] = per_lead_usd
-    for key in ("email_find_rate", "company_lookups_per_gap"):
-        if src["enrichment_cost_per_lead"] == "store":
-            rates.pop(key)
-            src.pop(key)
     fc.rates, fc.rate_sources = rates, src
+    return per_lead_calls, per_lead_usd
 
-    # Projection.
+
+def _project(fc: Forecast, cfg, obs: dict[str, Any], per_lead_calls: dict[str, float], per_lead_usd: float) -> None:
+    """New people -> credits, leads, gaps, enrichment, qualified leads, spend, cost per qualified lead."""
+    rates = fc.rates
     price = float(cfg.prices_usd.get("apollo_credit", 0.0))
     fc.apollo_credits = fc.new_people
     fc.apollo_cost_usd = fc.apollo_credits * price
     fc.new_leads = fc.new_people * rates["lead_yield"]
     fc.email_gaps = fc.new_leads * rates["email_gap_share"]
     fc.company_gaps = fc.new_leads * rates["company_gap_share"]
-    fc.enriched_leads = fc.new_leads * enrich_share
+    fc.enriched_leads = fc.new_leads * rates["enrichment_share"]
     fc.enrichment_calls = {k: v * fc.enriched_leads for k, v in sorted(per_lead_calls.items())}
     fc.enrichment_cost_usd = fc.enriched_leads * per_lead_usd
     fc.projected_spend_usd = fc.apollo_cost_usd + fc.enrichment_cost_usd
@@ -439,11 +461,7 @@ def forecast_sprint(client, store, index, cfg, enrichment_config, *, max_pages_p
     if not fc.within_budget:
         fc.notes.append(f"projected spend passes the budget: the budget guard will stop paid calls at "
                         f"${fc.budget_usd:,.2f}")
-    defaults = sorted(k for k, v in src.items() if v == "default")
+    defaults = sorted(k for k, v in fc.rate_sources.items() if v == "default")
     if defaults:
         fc.notes.append("default rates (the store has too little to observe): "
                         + ", ".join(f"{k}={rates[k]:g}" for k in defaults))
-    fc.seconds = round(time.monotonic() - started, 3)
-    log.info("forecast: %d new people of %d distinct ids, $%.2f projected, %d search calls in %.1fs",
-             fc.new_people_found, fc.distinct_ids, fc.projected_spend_usd, fc.search_calls, fc.seconds)
-    return fc
