@@ -35,11 +35,10 @@ from lead_assets.core.waterfall import (
     email_status_for,
     work_needed,
 )
-from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.enrichment import clients_from_env, enrich_leads
-from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets.sources.collector import collect_hour, collection_context
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 

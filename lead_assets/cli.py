@@ -152,16 +152,21 @@ def cmd_demo(args) -> int:
     url = apply_sandbox_env()
     hours = _hours(None, None if args.full else args.hours)
     home = _ensure_dagster_home()
-    sources = ["apollo", "zoominfo", "sales_navigator"] if args.full else ["apollo", "zoominfo"]
+    from lead_assets.defs.partitions import ENABLED_SOURCES
+    from lead_assets.sources import ImportSource, lead_source
+
+    imports = [name for name in ENABLED_SOURCES if isinstance(lead_source(name), ImportSource)]
+    # the quick demo imports the lists once, last, when the vendors' people are stored
+    sources = list(ENABLED_SOURCES) if args.full else [name for name in ENABLED_SOURCES if name not in imports]
     print(f"lead-sprint demo{' --full' if args.full else ''}: sandbox at {url}, {len(hours)} hour(s) x "
           f"{', '.join(sources)}, DAGSTER_HOME={home}")
     started = time.monotonic()
-    drop = _drop_sales_navigator_export()
-    print(f"dropped a Sales Navigator-style lead list at {drop} (imports never scrape LinkedIn)")
+    for drop in _drop_sandbox_imports(imports):
+        print(f"dropped a sandbox lead list at {drop} (imports never scrape LinkedIn)")
     cmd_crm_setup(None)
     if args.in_process:
         results = run_partitions(hours, sources)
-        results += run_partitions(hours[-1:], ["sales_navigator"]) if not args.full else []
+        results += run_partitions(hours[-1:], imports) if not args.full else []
         results.append(("crm_exports", run_crm_export([k for k, ok, _ in results if ok]) is not False, 0.0))
         ok = all(ok for _, ok, _ in results)
         print(f"\n{sum(ok for _, ok, _ in results)}/{len(results)} runs succeeded in "
@@ -169,8 +174,8 @@ def cmd_demo(args) -> int:
     else:
         with _daemon_for_demo(home) as instance:
             keys = _partition_keys(hours, sources)
-            if not args.full:  # the list is imported last, when the vendors' people are stored
-                keys += _partition_keys(hours[-1:], ["sales_navigator"])
+            if not args.full:
+                keys += _partition_keys(hours[-1:], imports)
             ok = _run_through_instance(instance, keys, crm_wait=600.0, title="lead-sprint demo") == 0
             if args.full:
                 path = _wait_for_final_report(instance, timeout=300.0)
@@ -332,16 +337,22 @@ def _wait_for_final_report(instance, timeout: float) -> str | None:
     return None
 
 
-def _drop_sales_navigator_export() -> str:
-    """Put the sandbox's lead-list export where the import setting points (folder or shared storage)."""
-    from lead_assets.config.environment import env_or_default, sandbox_population
-    from lead_assets.pipeline.sales_navigator_import import import_storage
+def _drop_sandbox_imports(sources: list[str]) -> list[str]:
+    """Put each import source's sandbox file where its folder setting points (folder or shared storage)."""
+    from lead_assets.config.environment import sandbox_population
     from lead_assets.sandbox.population import Population
-    from lead_assets.sandbox.sales_navigator_export import export_csv
+    from lead_assets.sources import lead_source
+    from lead_assets.sources.file_imports import import_storage
 
-    files = import_storage(env_or_default("SALES_NAVIGATOR_IMPORT_DIR"))
-    return files.put("sales_navigator_export.csv",
-                     export_csv(Population.for_setting(sandbox_population() or "default")))
+    population = Population.for_setting(sandbox_population() or "default")
+    dropped = []
+    for name in sources:
+        source = lead_source(name)
+        made = source.sandbox_file(population)
+        if made is not None:
+            files = import_storage(name, os.environ.get(source.folder_setting))
+            dropped.append(files.put(*made))
+    return dropped
 
 
 def cmd_run(args) -> int:
@@ -350,8 +361,8 @@ def cmd_run(args) -> int:
     sources = [s.strip() for s in args.sources.split(",")] if args.sources else list(ENABLED_SOURCES)
     unknown = set(sources) - set(ENABLED_SOURCES)
     if unknown:
-        raise SystemExit(f"unknown or not yet enabled source(s): {', '.join(sorted(unknown))} "
-                         f"(known: {', '.join(ENABLED_SOURCES)})")
+        raise SystemExit(f"unknown or not enabled source(s): {', '.join(sorted(unknown))} (this sprint collects "
+                         f"{', '.join(ENABLED_SOURCES)}; sprint.yaml `sprint.sources` lists them)")
     hours = _hours(args.start, args.hours)
     from lead_assets.config.environment import apply_sandbox_env
 

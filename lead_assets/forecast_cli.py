@@ -24,10 +24,10 @@ def add_forecast_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from lead_assets.clients.apollo import ApolloClient
     from lead_assets.config.environment import apply_sandbox_env, env_or_default
     from lead_assets.config.settings import sprint_config
     from lead_assets.core.enrichment_config import load_enrichment_config
+    from lead_assets.defs.resources import ApolloResource
     from lead_assets.pipeline.forecast import forecast_sprint
     from lead_assets.pipeline.search_plan import hour_keys
     from lead_assets.store.dedup_index import DedupIndex
@@ -47,12 +47,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             raise SystemExit(f"--start {args.start} is not an hour of the sprint ({keys[0]} .. {keys[-1]})")
         first = keys.index(args.start) if args.start else 0
         hours = keys[first : first + args.hours] if args.hours is not None else keys[first:]
-    coll = cfg.collection.get("apollo", {})
-    connect, read = coll.get("timeout_seconds", [5, 30])
     log = logging.getLogger("lead_sprint.forecast")
-    client = ApolloClient(env_or_default("APOLLO_BASE_URL"), api_key, limits=cfg.rate_limits.get("apollo"),
-                          timeout=(float(connect), float(read)), max_attempts=int(coll.get("max_attempts", 3)),
-                          logger=log)
+    # the same client, limits and retry budget as the collection's (built by its resource)
+    client = ApolloResource(base_url=env_or_default("APOLLO_BASE_URL"), api_key=api_key).client(logger=log)
     store = LeadStore()
     store.ensure_schema()
     index = DedupIndex(store, os.environ.get("REDIS_URL"))

@@ -8,9 +8,10 @@ from lead_assets.defs.resources import (
     ApolloResource,
     CrmResource,
     EnrichmentResource,
+    ImportFolderResource,
     LeadStoreResource,
     NotifierResource,
-    SalesNavigatorImportResource,
+    SprintBriefResource,
     ZoomInfoResource,
 )
 
@@ -22,7 +23,8 @@ def sandbox_resources(base_url: str, tmp_path: Path, **overrides) -> dict:
         "apollo": ApolloResource(base_url=f"{base_url}/apollo", api_key="sandbox-apollo-key"),
         "zoominfo": ZoomInfoResource(base_url=f"{base_url}/zoominfo", username="sandbox-zoominfo-user",
                                      password="sandbox-zoominfo-password"),
-        "sales_navigator": SalesNavigatorImportResource(import_dir=str(tmp_path / "imports")),
+        "sales_navigator": ImportFolderResource(import_dir=str(tmp_path / "imports")),
+        "sprint": SprintBriefResource(),
         "enrichment": EnrichmentResource(
             hunter_base_url=f"{base_url}/hunter", hunter_api_key="sandbox-hunter-key",
             neverbounce_base_url=f"{base_url}/neverbounce", neverbounce_api_key="secret_sandbox-neverbounce-key",

@@ -17,7 +17,6 @@ from lead_assets import maintenance_cli
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.config.settings import sprint_config
 from lead_assets.pipeline import backups
-from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.backups import (
     BackupError,
     backup_store,
@@ -26,9 +25,9 @@ from lead_assets.pipeline.backups import (
     restore_backup,
     table_fingerprints,
 )
-from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets.sources.collector import collect_hour, collection_context
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 from lead_assets_tests.conftest import PG_ADMIN_URL

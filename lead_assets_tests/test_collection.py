@@ -15,11 +15,10 @@ import requests
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.clients.errors import VendorAuthError
 from lead_assets.config.settings import sprint_config
-from lead_assets.pipeline import apollo_collection
-from lead_assets.pipeline.apollo_collection import collect_hour
-from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets.sources import purchases
+from lead_assets.sources.collector import collect_hour, collection_context
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.metrics import sprint_metrics
 
@@ -112,7 +111,7 @@ def test_full_sprint_matches_ground_truth_and_reruns_cost_nothing(sandbox, pg_ur
 
 def test_killed_run_resumes_without_paying_twice(sandbox, store, monkeypatch):
     ctx = make_ctx(sandbox, store)
-    real = apollo_collection.store_batch
+    real = purchases.store_batch
     calls = {"n": 0}
 
     def dying_store_batch(*args, **kwargs):
@@ -121,10 +120,10 @@ def test_killed_run_resumes_without_paying_twice(sandbox, store, monkeypatch):
             raise SystemExit("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(apollo_collection, "store_batch", dying_store_batch)
+    monkeypatch.setattr(purchases, "store_batch", dying_store_batch)
     with pytest.raises(SystemExit):
         collect_hour(ctx, HOURS[0])
-    monkeypatch.setattr(apollo_collection, "store_batch", real)
+    monkeypatch.setattr(purchases, "store_batch", real)
     bought_before = apollo_stats(sandbox)["credits_consumed"]
     report = collect_hour(make_ctx(sandbox, store), HOURS[0])
     assert report.pages_replayed >= 1

@@ -8,11 +8,11 @@ import dagster as dg
 import pytest
 
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
-from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.collection import DEDUPED_LEADS, RAW_LEADS, collect_leads
 from lead_assets.defs.crm import crm_exports, qualified_leads_accounted_for
 from lead_assets.defs.enrichment import enriched_leads
 from lead_assets.defs.jobs import hourly_sprint_schedule, sprint_job
-from lead_assets.defs.leads import deduped_leads, scored_leads
+from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import ENABLED_SOURCES, sprint_partition_key, sprint_partitions
 from lead_assets.defs.resources import ApolloResource, CrmResource
 from lead_assets.sandbox import SandboxConfig, start_sandbox
@@ -39,8 +39,9 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
     assert d.resolve_schedule_def("hourly_sprint_schedule") and d.resolve_schedule_def("hourly_report_schedule")
     for sensor in ("sales_navigator_files_sensor", "sprint_alerts_sensor", "lead_sprint_automation"):
         assert d.resolve_sensor_def(sensor)
-    for asset in (raw_leads, deduped_leads, enriched_leads, scored_leads, crm_exports):
-        assert asset.descriptions_by_key[asset.key], f"{asset.key} needs a docstring for the UI"
+    for asset in (collect_leads, enriched_leads, scored_leads, crm_exports):
+        for key in asset.keys:
+            assert asset.descriptions_by_key.get(key), f"{key} needs a docstring for the UI"
 
 
 def test_partition_keys_are_hour_then_source():
@@ -55,18 +56,18 @@ def test_materialising_a_partition_stores_leads_and_runs_the_checks(sandbox, tmp
     with dg.instance_for_test() as instance:
         key = sprint_partition_key("2026-11-27-00:00", "apollo")
         result = dg.materialize(
-            [raw_leads, deduped_leads, enriched_leads, scored_leads, crm_exports, *SPRINT_TARGET_CHECKS,
+            [collect_leads, enriched_leads, scored_leads, crm_exports, *SPRINT_TARGET_CHECKS,
              qualified_leads_accounted_for],
             partition_key=key, resources=resources, instance=instance,
         )
         assert result.success
         mats = {e.asset_key.to_user_string(): e.materialization.metadata
                 for e in result.get_asset_materialization_events()}
-        raw = mats["raw_leads"]
-        assert raw["new_leads"].value > 0 and raw["credits"].value == raw["bought"].value
+        raw, people = mats["raw_leads"], mats["deduped_leads"]
+        assert people["new_leads"].value > 0 and raw["credits"].value == raw["bought"].value
         assert raw["errors"].value == 0 and raw["slices_failed"].value == 0
-        assert mats["deduped_leads"]["distinct_people"].value == raw["new_leads"].value + raw["merged"].value - \
-            mats["deduped_leads"]["in_partition_duplicates"].value
+        assert people["distinct_people"].value == people["new_leads"].value + people["merged"].value - \
+            people["in_partition_duplicates"].value
         assert mats["scored_leads"]["sprint_unique"].value == mats["scored_leads"]["dagster/row_count"].value
         evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert evaluations["required_fields"].passed
@@ -81,11 +82,11 @@ def test_materialising_a_partition_stores_leads_and_runs_the_checks(sandbox, tmp
         spend_after_first = mats["scored_leads"]["sprint_spend_usd"].value
 
         # Re-materialising the partition adds nothing and buys nothing.
-        again = dg.materialize([raw_leads, deduped_leads, enriched_leads, scored_leads], partition_key=key,
+        again = dg.materialize([collect_leads, enriched_leads, scored_leads], partition_key=key,
                                resources=resources, instance=instance)
-        raw2 = [e.materialization for e in again.get_asset_materialization_events()
-                if e.asset_key == raw_leads.key][0].metadata
-        assert raw2["new_leads"].value == 0 and raw2["credits"].value == 0
+        mats2 = {e.asset_key: e.materialization.metadata for e in again.get_asset_materialization_events()}
+        raw2 = mats2[RAW_LEADS]
+        assert mats2[DEDUPED_LEADS]["new_leads"].value == 0 and raw2["credits"].value == 0
         assert raw2["pages_replayed"].value == raw["pages_fetched"].value
         scored2 = [e.materialization for e in again.get_asset_materialization_events()
                    if e.asset_key == scored_leads.key][0].metadata
@@ -98,7 +99,7 @@ def test_wrong_api_key_fails_the_run_without_retrying(sandbox, tmp_path):
         apollo=ApolloResource(base_url=f"{sandbox.base_url}/apollo", api_key="wrong"),
     )
     with dg.instance_for_test() as instance:
-        result = dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "apollo"),
+        result = dg.materialize([collect_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "apollo"),
                                 resources=resources, instance=instance, raise_on_error=False)
         assert not result.success
         failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
@@ -128,7 +129,7 @@ def test_zoominfo_partition_joins_people_apollo_already_has(sandbox, tmp_path):
     resources = sandbox_resources(sandbox.base_url, tmp_path)
     with dg.instance_for_test() as instance:
         for source in ("apollo", "zoominfo"):
-            result = dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", source),
+            result = dg.materialize([collect_leads], partition_key=sprint_partition_key("2026-11-27-00:00", source),
                                     resources=resources, instance=instance)
             assert result.success
         meta = result.get_asset_materialization_events()[0].materialization.metadata
@@ -151,7 +152,7 @@ def test_crm_export_holds_a_pool_of_one_and_runs_execute_in_process():
 
     assert crm_exports.op.pool == CRM_POOL
     # collection is capped per source by run tags; enrichment holds its leads (LeadStore.claimed)
-    assert raw_leads.op.pool is None and enriched_leads.op.pool is None
+    assert collect_leads.op.pool is None and enriched_leads.op.pool is None
     d = defs()
     for job in ("lead_sprint", "crm_export_job"):
         assert d.resolve_job_def(job).executor_def.name == "in_process"

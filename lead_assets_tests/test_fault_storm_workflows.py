@@ -22,10 +22,10 @@ import requests
 
 from lead_assets.config.settings import sprint_config
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
-from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.crm import crm_exports, qualified_leads_accounted_for
 from lead_assets.defs.enrichment import enriched_leads
-from lead_assets.defs.leads import deduped_leads, scored_leads
+from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import sprint_partition_key
 from lead_assets.defs.resources import LeadStoreResource
 from lead_assets.pipeline.crm_sync import crm_setup
@@ -40,7 +40,7 @@ SOURCES = ("apollo", "zoominfo")
 STORM = {"rate_500": 0.06, "rate_502": 0.03, "rate_503": 0.03, "rate_429": 0.08, "rate_malformed": 0.05,
          "rate_slow": 0.05, "slow_ms": 60}
 DATA_VENDORS = ("apollo", "zoominfo", "hunter", "neverbounce", "clearbit")
-PARTITION_ASSETS = [raw_leads, deduped_leads, enriched_leads, scored_leads, *SPRINT_TARGET_CHECKS]
+PARTITION_ASSETS = [collect_leads, enriched_leads, scored_leads, *SPRINT_TARGET_CHECKS]
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,9 @@ import requests
 
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.config.settings import sprint_config
-from lead_assets.pipeline.apollo_collection import collect_hour
-from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets.sources.collector import collect_hour, collection_context
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 from lead_assets.store.metrics import sprint_metrics

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lead_assets.pipeline import backups
-from lead_assets.pipeline.sales_navigator_import import import_storage, lead_list_files
+from lead_assets.sources.file_imports import import_files, import_storage
 from lead_assets.store.files import LocalStorage, S3Storage, sprint_storage, storage_from_url
 
 
@@ -42,8 +42,8 @@ def test_storage_url_and_sprint_namespace(tmp_path, monkeypatch):
     assert sprint_storage().local_root == tmp_path  # one sprint: the folder as it was
     monkeypatch.setenv("LEAD_SPRINT_ID", "perf-marketing-us")
     assert sprint_storage().local_root == tmp_path / "perf-marketing-us"
-    assert import_storage(None).local_root == tmp_path / "perf-marketing-us" / "imports" / "sales_navigator"
-    assert import_storage(str(tmp_path / "drop")).local_root == tmp_path / "drop"  # an explicit folder wins
+    assert import_storage("sales_navigator", None).local_root == tmp_path / "perf-marketing-us" / "imports" / "sales_navigator"
+    assert import_storage("sales_navigator", str(tmp_path / "drop")).local_root == tmp_path / "drop"  # an explicit folder wins
     monkeypatch.delenv("LEADS_BACKUP_DIR", raising=False)
     assert backups.default_backup_storage().local_root == tmp_path / "perf-marketing-us" / "backups"
     s3 = storage_from_url("s3://team-bucket/lead-sprint/")
@@ -126,7 +126,7 @@ def test_s3_staging_uploads_what_was_written_and_lead_lists_are_listed(s3):
         {"Key": "p/imports/sales_navigator/notes.pdf", "Size": 9, "ETag": '"b"'},
         {"Key": "p/imports/sales_navigator/old/list.csv", "Size": 9, "ETag": '"c"'}]},
         {"Bucket": "bucket", "Prefix": "p/imports/sales_navigator/"})
-    assert [f.name for f in lead_list_files(imports)] == ["list.csv"]
+    assert [f.name for f in import_files(imports, ("*.csv", "*.CSV", "*.txt", "*.tsv"))] == ["list.csv"]
 
 
 def test_s3_backup_pruning_keeps_the_newest_of_each_database(s3):

@@ -14,11 +14,10 @@ from lead_assets.clients.apollo import ApolloClient
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.enrichment_config import load_enrichment_config
 from lead_assets.forecast_cli import add_forecast_commands
-from lead_assets.pipeline.apollo_collection import collect_hour
 from lead_assets.pipeline.forecast import Forecast, forecast_sprint
-from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets.sources.collector import collect_hour, collection_context
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 

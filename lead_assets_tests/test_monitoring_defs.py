@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from lead_assets.defs.alerts import latest_run_outcomes, sprint_alerts_sensor, sprint_progress
-from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.reports import final_report, hourly_report
 from lead_assets.defs.resources import LeadStoreResource, NotifierResource
 from lead_assets.sandbox import SandboxConfig, start_sandbox
@@ -78,7 +78,7 @@ def test_progress_is_observed_once_there_are_leads(tmp_path, sandbox):
     with dg.instance_for_test() as instance:
         empty = sprint_alerts_sensor(dg.build_sensor_context(instance=instance, resources=res))
         assert empty.asset_events == []
-        dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "apollo"),
+        dg.materialize([collect_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "apollo"),
                        instance=instance, resources=sandbox_resources(sandbox.base_url, tmp_path))
         result = sprint_alerts_sensor(dg.build_sensor_context(instance=instance, resources=res))
         (observation,) = result.asset_events

@@ -19,10 +19,10 @@ from sqlalchemy import text
 
 from lead_assets.config.settings import sprint_config
 from lead_assets.core import privacy
-from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.crm import crm_exports
 from lead_assets.defs.enrichment import enriched_leads
-from lead_assets.defs.leads import deduped_leads, scored_leads
+from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import sprint_partition_key
 from lead_assets.defs.privacy import erase_person_job
 from lead_assets.defs.resources import LeadStoreResource
@@ -200,7 +200,7 @@ def _traces(store, needles: list[str]) -> list[str]:
     return found
 
 
-SPRINT = [raw_leads, deduped_leads, enriched_leads, scored_leads, crm_exports]
+SPRINT = [collect_leads, enriched_leads, scored_leads, crm_exports]
 
 
 @pytest.fixture

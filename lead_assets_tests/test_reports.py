@@ -22,13 +22,12 @@ from lead_assets.clients.apollo import ApolloClient
 from lead_assets.clients.notify import Notifier
 from lead_assets.clients.slack_notifier import SlackNotifier
 from lead_assets.config.settings import SPRINT_CONFIG_PATH, load_sprint_config
-from lead_assets.pipeline.apollo_collection import collect_hour
-from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
 from lead_assets.reports import render_final, render_hourly
 from lead_assets.reports.data import gather_report_data
 from lead_assets.reports.render import md_escape
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets.sources.collector import collect_hour, collection_context
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.metrics import sprint_metrics
 from lead_assets.store.window_metrics import has_table, spend_by_vendor

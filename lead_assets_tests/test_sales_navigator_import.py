@@ -8,13 +8,23 @@ import pandas as pd
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.core.vendor_records import apollo_person_record
-from lead_assets.defs.resources import SalesNavigatorImportResource
-from lead_assets.defs.sensors import sales_navigator_files_sensor
+from lead_assets.defs.resources import ImportFolderResource
+from lead_assets.defs.sensors import import_files_sensor
 from lead_assets.pipeline.lead_batches import VendorRecord, store_batch
-from lead_assets.pipeline.sales_navigator_import import NO_MATCH_REASON, import_hour
+from lead_assets.sources import SOURCES
+from lead_assets.sources.file_imports import ImportContext
+from lead_assets.sources.sales_navigator import NO_MATCH_REASON
 from lead_assets.store.dedup_index import DedupIndex
+from lead_assets.store.files import LocalStorage
 
 MATCHER = TitleMatcher.from_config(sprint_config())
+sales_navigator_files_sensor = import_files_sensor(SOURCES["sales_navigator"])
+
+
+def import_hour(store, index, matcher, folder, hour_key):
+    """One hour of the Sales Navigator source, as the collection asset runs it."""
+    ctx = ImportContext(store, index, matcher, LocalStorage(folder))
+    return SOURCES["sales_navigator"].import_hour(ctx, hour_key)
 HOUR = "2026-11-27-03:00"
 
 CSV = (
@@ -96,7 +106,7 @@ def test_a_malformed_file_is_reported_not_half_imported(store, tmp_path):
 
 
 def test_sensor_requests_one_run_per_new_or_changed_file(tmp_path):
-    resource = SalesNavigatorImportResource(import_dir=str(tmp_path))
+    resource = ImportFolderResource(import_dir=str(tmp_path))
     with dg.instance_for_test() as instance:
         ctx = dg.build_sensor_context(instance=instance, resources={"sales_navigator": resource})
         assert isinstance(sales_navigator_files_sensor(ctx), dg.SkipReason)

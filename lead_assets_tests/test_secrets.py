@@ -24,10 +24,10 @@ from dagster._serdes import serialize_value
 
 from lead_assets.clients.http import redact
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
-from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.crm import crm_exports, qualified_leads_accounted_for
 from lead_assets.defs.enrichment import enriched_leads
-from lead_assets.defs.leads import deduped_leads, scored_leads
+from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import sprint_partition_key
 from lead_assets.defs.reports import final_report, hourly_report
 from lead_assets.defs.resources import (
@@ -142,13 +142,13 @@ def test_no_secret_reaches_any_output(sandbox, tmp_path, monkeypatch, caplog):
     with dg.instance_for_test() as instance:
         runs = []
         result = dg.materialize(
-            [raw_leads, deduped_leads, enriched_leads, scored_leads, crm_exports, *SPRINT_TARGET_CHECKS,
+            [collect_leads, enriched_leads, scored_leads, crm_exports, *SPRINT_TARGET_CHECKS,
              qualified_leads_accounted_for],
             partition_key=key, resources=resources, instance=instance,
         )
         assert result.success
         runs.append(result.run_id)
-        zi = dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "zoominfo"),
+        zi = dg.materialize([collect_leads], partition_key=sprint_partition_key("2026-11-27-00:00", "zoominfo"),
                             resources=resources, instance=instance)
         assert zi.success
         runs.append(zi.run_id)
@@ -163,7 +163,7 @@ def test_no_secret_reaches_any_output(sandbox, tmp_path, monkeypatch, caplog):
                                          password=WRONG["zoominfo"]),
         }
         for source, resource in bad.items():
-            failed = dg.materialize([raw_leads], partition_key=sprint_partition_key("2026-11-27-01:00", source),
+            failed = dg.materialize([collect_leads], partition_key=sprint_partition_key("2026-11-27-01:00", source),
                                     resources={**resources, source: resource}, instance=instance,
                                     raise_on_error=False)
             assert not failed.success

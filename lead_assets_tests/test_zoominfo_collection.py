@@ -21,17 +21,17 @@ from lead_assets.clients.zoominfo import ZoomInfoClient
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.vendor_records import MAPPED_FIELDS
 from lead_assets.core.zoominfo_records import zoominfo_contact_record, zoominfo_linkedin_url
-from lead_assets.pipeline import apollo_collection
-from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import Slice, hour_keys
-from lead_assets.pipeline.zoominfo_collection import (
+from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets.sources import purchases
+from lead_assets.sources.collector import collect_hour, collection_context
+from lead_assets.sources.collector import collect_hour as collect_apollo_hour
+from lead_assets.sources.zoominfo import (
     NO_MATCH_REASON,
     OPT_OUT_REASON,
     UNREADABLE_REASON,
-    collect_hour,
     zoominfo_query,
 )
-from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 from lead_assets.store.metrics import sprint_metrics
@@ -71,7 +71,7 @@ def vendor_stats(sandbox, vendor="zoominfo"):
 
 def zi_ctx(sandbox, store, index=None, password=PASSWORD, **kw):
     client = ZoomInfoClient(sandbox.url("zoominfo"), USER, password, limits=LIMITS, sleep=lambda s: None)
-    ctx = collection_context(CFG, store, index or DedupIndex(store, None), client=client, **kw)
+    ctx = collection_context(CFG, store, index or DedupIndex(store, None), client=client, source="zoominfo", **kw)
     return ctx
 
 
@@ -108,7 +108,7 @@ def test_both_sources_in_parallel_make_one_lead_per_person_and_reruns_cost_nothi
         except BaseException as exc:  # surfaced below, in the test's thread
             failures.append(exc)
 
-    threads = [threading.Thread(target=run, args=("apollo", apollo_collection.collect_hour, actx)),
+    threads = [threading.Thread(target=run, args=("apollo", collect_apollo_hour, actx)),
                threading.Thread(target=run, args=("zoominfo", collect_hour, zctx))]
     for t in threads:
         t.start()
@@ -153,7 +153,7 @@ def test_both_sources_in_parallel_make_one_lead_per_person_and_reruns_cost_nothi
     # Re-running every partition replays the landings: nothing is bought again.
     leads_before = len(store.read_leads())
     for hour in hours:
-        apollo_collection.collect_hour(actx, hour)
+        collect_apollo_hour(actx, hour)
         again = collect_hour(zctx, hour)
         assert again.bought == 0 and again.pages_fetched == 0
     zi_again = vendor_stats(sandbox)
@@ -202,7 +202,7 @@ def test_wrong_password_stops_zoominfo_while_apollo_goes_on(sandbox, store):
     assert vendor_stats(sandbox)["auth_failures"] == 1  # stopped at once, no hammering
     failed = [r for r in store.slices("zoominfo") if r["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["error"] == "authentication failed"
-    report = apollo_collection.collect_hour(apollo_ctx(sandbox, store, index), HOURS[0])
+    report = collect_apollo_hour(apollo_ctx(sandbox, store, index), HOURS[0])
     assert report.errors == [] and report.batch.new_leads > 0
     # with the right password the next hour takes over the failed slice and the hour's unstarted ones
     later = collect_hour(zi_ctx(sandbox, store, index), HOURS[1])
@@ -269,7 +269,7 @@ def test_garbage_is_retried_within_the_budget_then_recorded(sandbox, store):
 
 def test_killed_run_resumes_without_paying_twice(sandbox, store, monkeypatch):
     ctx = zi_ctx(sandbox, store)
-    real = apollo_collection.store_batch  # the shared page handler stores
+    real = purchases.store_batch  # the shared page handler stores
     calls = {"n": 0}
 
     def dying_store_batch(*args, **kwargs):
@@ -278,10 +278,10 @@ def test_killed_run_resumes_without_paying_twice(sandbox, store, monkeypatch):
             raise SystemExit("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(apollo_collection, "store_batch", dying_store_batch)
+    monkeypatch.setattr(purchases, "store_batch", dying_store_batch)
     with pytest.raises(SystemExit):
         collect_hour(ctx, HOURS[0])
-    monkeypatch.setattr(apollo_collection, "store_batch", real)
+    monkeypatch.setattr(purchases, "store_batch", real)
     bought_before = vendor_stats(sandbox)["records_enriched"]
     report = collect_hour(zi_ctx(sandbox, store, ctx.index), HOURS[0])
     assert report.pages_replayed >= 1
@@ -301,7 +301,7 @@ def test_killed_run_resumes_without_paying_twice(sandbox, store, monkeypatch):
 def test_replay_without_a_client_calls_nobody(sandbox, store):
     live = collect_hour(zi_ctx(sandbox, store), HOURS[0])
     requests_before = vendor_stats(sandbox)["requests_total"]
-    replay_ctx = collection_context(CFG, store, DedupIndex(store, None), client=None)
+    replay_ctx = collection_context(CFG, store, DedupIndex(store, None), client=None, source="zoominfo")
     replay = collect_hour(replay_ctx, HOURS[0])
     assert replay.pages_replayed == live.pages_fetched and replay.pages_fetched == 0
     assert replay.slices_failed == 0 and replay.bought == 0
@@ -389,6 +389,6 @@ def test_contact_record_tolerates_wrong_types_and_withholds_do_not_call_phones()
 
 def test_an_apollo_client_is_refused_before_any_call(sandbox, store):
     ctx = collection_context(CFG, store, DedupIndex(store, None),
-                             client=ApolloClient(sandbox.url("apollo"), "sandbox-apollo-key"))
+                             client=ApolloClient(sandbox.url("apollo"), "sandbox-apollo-key"), source="zoominfo")
     with pytest.raises(TypeError, match="ZoomInfoClient"):
         collect_hour(ctx, HOURS[0])

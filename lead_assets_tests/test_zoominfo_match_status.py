@@ -25,13 +25,13 @@ from lead_assets.clients.zoominfo import (
 )
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.zoominfo_records import COMPANY_ONLY_REASON, INVALID_INPUT_REASON, NO_MATCH_REASON
-from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.partitions import sprint_partition_key
-from lead_assets.pipeline import zoominfo_collection
-from lead_assets.pipeline.partition_work import collection_context
 from lead_assets.pipeline.search_plan import hour_keys
-from lead_assets.pipeline.zoominfo_collection import EMPTY_SLICE_ERROR, collect_hour
 from lead_assets.sandbox import SandboxConfig, start_sandbox
+from lead_assets.sources import zoominfo as zoominfo_collection
+from lead_assets.sources.collector import collect_hour, collection_context
+from lead_assets.sources.zoominfo import EMPTY_SLICE_ERROR
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 from lead_assets_tests.ground_truth import compare, reachable
@@ -202,7 +202,7 @@ def test_a_spent_allowance_fails_the_run_without_retries(sandbox, tmp_path):
     settings(sandbox, record_limit=5)
     resources = sandbox_resources(sandbox.base_url, tmp_path)
     with dg.instance_for_test() as instance:
-        result = dg.materialize([raw_leads], partition_key=sprint_partition_key(HOURS[0], "zoominfo"),
+        result = dg.materialize([collect_leads], partition_key=sprint_partition_key(HOURS[0], "zoominfo"),
                                 resources=resources, instance=instance, raise_on_error=False)
     assert not result.success
     failures = result.get_step_failure_events()

@@ -1,96 +1,139 @@
-"""The vendor-facing asset: one hour of one source, pulled, landed and stored as it arrives."""
+"""Collection: one hour of one source, landed, resolved into people and stored as it arrives.
+
+One step makes two assets, because the work cannot honestly be cut in two: a person is resolved
+and stored the moment their page lands, so the next page (or a parallel run) never pays for them
+again. `raw_leads` is what the vendor said (landed verbatim); `deduped_leads` is who those people
+are in the lead store. Which source runs is the partition's; how is the source adapter's
+(`lead_assets/sources`).
+"""
 
 import time
 
 import dagster as dg
 
 from lead_assets.clients.errors import VendorAuthError
-from lead_assets.clients.zoominfo import ZoomInfoLimitExceeded
-from lead_assets.config.settings import sprint_config
 from lead_assets.core.for_people import for_people
 from lead_assets.core.titles import TitleMatcher
-from lead_assets.defs.keys import sprint_key_prefix
-from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
-from lead_assets.defs.resources import (
-    ApolloResource,
-    LeadStoreResource,
-    SalesNavigatorImportResource,
-    ZoomInfoResource,
-)
-from lead_assets.pipeline import apollo_collection, sales_navigator_import, zoominfo_collection
-from lead_assets.pipeline.partition_work import collection_context
+from lead_assets.defs.keys import sprint_asset_key
+from lead_assets.defs.partitions import ENABLED_SOURCES, VENDOR_RETRY, sprint_partitions
+from lead_assets.sources import ImportSource, lead_source
+from lead_assets.sources.collector import collect_hour, collection_context
+from lead_assets.sources.file_imports import ImportContext
 
-# Vendor sources and the collector that runs one hour of each.
-COLLECTORS = {"apollo": apollo_collection.collect_hour, "zoominfo": zoominfo_collection.collect_hour}
+RAW_LEADS = sprint_asset_key("raw_leads")
+DEDUPED_LEADS = sprint_asset_key("deduped_leads")
 
 
-@dg.asset(
-    key_prefix=sprint_key_prefix(),
+def _specs() -> list[dg.AssetSpec]:
+    """The two assets' specs (built here: a module-level spec would be loaded as an asset of its own)."""
+    raw = dg.AssetSpec(
+        RAW_LEADS,
+        group_name="collection",
+        kinds={"python", "sql"},
+        tags={"lead_sprint/vendor_facing": "true"},
+        description=(
+            "What the vendor said for one hour x source partition, verbatim. Grain: one row of `raw_landings` "
+            "per vendor response (search pages, paid purchases, imported files), stored before it is parsed, so "
+            "a re-run replays it instead of paying again. Paged vendors (Apollo, ZoomInfo): the hour's share of "
+            "the search plan plus any slice an earlier hour left unfinished, within the rate windows, at most 3 "
+            "attempts a call. Import sources (Sales Navigator lead lists, CSV exports): the files that arrived "
+            "in the import folder (never scraped)."
+        ),
+    )
+    people = dg.AssetSpec(
+        DEDUPED_LEADS,
+        deps=[RAW_LEADS],
+        group_name="leads",
+        kinds={"python", "sql"},
+        description=(
+            "The people this partition's records resolved to (tables `leads` + `lead_sources`). Grain: one "
+            "lead per person; every source record that saw them is a `lead_sources` row. Each page is "
+            "normalised, resolved (LinkedIn URL, then email, then vendor id), merged and stored as one batch "
+            "the moment it lands, with a first score from what is known; records that cannot be a lead go to "
+            "`quarantine` with a reason."
+        ),
+    )
+    return [raw, people]
+
+
+@dg.multi_asset(
+    name="collect_leads",
+    specs=_specs(),
     partitions_def=sprint_partitions,
-    group_name="collection",
-    kinds={"python", "sql"},
     retry_policy=VENDOR_RETRY,
-    tags={"lead_sprint/vendor_facing": "true"},
+    required_resource_keys={"sprint", "lead_store", *ENABLED_SOURCES},
 )
-def raw_leads(
-    context: dg.AssetExecutionContext,
-    lead_store: LeadStoreResource,
-    apollo: ApolloResource,
-    zoominfo: ZoomInfoResource,
-    sales_navigator: SalesNavigatorImportResource,
-):
-    """Raw vendor pull for one hour x source partition.
-
-    Grain: one vendor response per row of `raw_landings` (search pages, paid
-    enrichments, imported files; stored verbatim before parsing), plus the people they
-    contain, stored into `leads` batch by batch as they arrive (deduped and scored with
-    what is known). Apollo and ZoomInfo: the hour's share of the search plan (`pipeline/search_plan.py`)
-    plus any slice an earlier hour left unfinished; calls honour the rate windows and
-    retry at most 3 times. Sales Navigator: the lead-list files that arrived in the import
-    folder (never scraped).
-    """
+def collect_leads(context: dg.AssetExecutionContext):
+    """Land one hour of one source and store the people it holds (see `raw_leads` and `deduped_leads`)."""
     keys = context.partition_key.keys_by_dimension
-    hour_key, source = keys["hour"], keys["source"]
-    cfg = sprint_config()
-    store = lead_store.store()
-    index = lead_store.dedup_index(logger=context.log)
-    started = time.monotonic()
-
-    if source == "sales_navigator":
-        report = sales_navigator_import.import_hour(
-            store, index, TitleMatcher.from_config(cfg), sales_navigator.storage(), hour_key,
-            run_id=context.run.run_id, log=context.log,
-        )
-        row_count = report.files
+    hour_key, source = keys["hour"], lead_source(keys["source"])
+    cfg = context.resources.sprint.brief()
+    lead_store = context.resources.lead_store
+    store, index = lead_store.store(), lead_store.dedup_index(logger=context.log)
+    vendor = getattr(context.resources, source.resource_key)
+    if isinstance(source, ImportSource):
+        ctx = ImportContext(store, index, TitleMatcher.from_config(cfg), vendor.storage(source.name),
+                            run_id=context.run.run_id, log=context.log)
+        report, client = source.import_hour(ctx, hour_key), None
+        landed = {"files": report.files}
     else:
-        def progress(report) -> None:
-            rate = report.batch.records / max(time.monotonic() - started, 1e-6)
-            context.log.info(
-                f"{source} {hour_key}: {report.slices} slices, {report.people_seen} people seen, "
-                f"{report.batch.new_leads} new, {report.already_known} already known, "
-                f"{report.batch.quarantined} quarantined, {report.credits:.0f} credits, {rate:.0f} records/s"
-            )
-
-        vendor = zoominfo if source == "zoominfo" else apollo
-        collector = COLLECTORS[source]
         client = vendor.client(logger=context.log)
-        ctx = collection_context(cfg, store, index, client=client,
-                                 run_id=context.run.run_id, log=context.log, on_batch=progress, source=source)
+        ctx = collection_context(cfg, store, index, client=client, run_id=context.run.run_id, log=context.log,
+                                 on_batch=_progress_logger(context, source.name, hour_key), source=source.name)
         try:
-            report = collector(ctx, hour_key)
-        except (VendorAuthError, ZoomInfoLimitExceeded) as exc:  # a retry cannot help: stop with the reason
+            report = collect_hour(ctx, hour_key)
+        except (VendorAuthError, *source.fatal_errors) as exc:  # a retry cannot help: stop with the reason
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        row_count = report.pages_fetched + report.pages_replayed
-
+        landed = {"pages_fetched": report.pages_fetched, "pages_replayed": report.pages_replayed}
     for err in report.errors:
         context.log.warning(err)
+    yield dg.MaterializeResult(asset_key=RAW_LEADS, metadata=_raw_metadata(report, landed, client))
+    yield dg.MaterializeResult(asset_key=DEDUPED_LEADS, metadata=_people_metadata(store, index, report,
+                                                                                     context.partition_key))
+
+
+def _progress_logger(context, source: str, hour_key: str):
+    started = time.monotonic()
+
+    def progress(report) -> None:
+        rate = report.batch.records / max(time.monotonic() - started, 1e-6)
+        context.log.info(
+            f"{source} {hour_key}: {report.slices} slices, {report.people_seen} people seen, "
+            f"{report.batch.new_leads} new, {report.already_known} already known, "
+            f"{report.batch.quarantined} quarantined, {report.credits:.0f} credits, {rate:.0f} records/s"
+        )
+
+    return progress
+
+
+def _raw_metadata(report, landed: dict, client) -> dict:
+    """What was asked and landed: slices, pages, purchases, credits, calls (everything but the people)."""
     meta = for_people(report.as_metadata())
-    meta.pop("partition_key", None)
-    meta["dedup_mode"] = index.stats["mode"]
-    meta["dedup_fallbacks"] = index.stats["fallbacks"]
-    meta["dedup_degraded_seconds"] = index.stats["degraded_seconds"]
-    if source != "sales_navigator":  # Redis outages the vendor's limiter rode out on the host's file
+    for key in ("partition_key", "records", "new_leads", "merged", "quarantined"):
+        meta.pop(key, None)
+    if client is not None:  # Redis outages the vendor's limiter rode out on the host's file
         meta["rate_limit_fallbacks"] = getattr(client.http.limiter, "fallbacks", 0)
     if report.errors:
         meta["error_details"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors[:50]))
-    return dg.MaterializeResult(metadata={"dagster/row_count": row_count, **meta})
+    return {"dagster/row_count": sum(landed.values()), **landed, **meta}
+
+
+def _people_metadata(store, index, report, partition_key: str) -> dict:
+    """Who the records are: new, merged, quarantined, distinct people in the partition, dedup health."""
+    counts = store.read_sql(
+        "SELECT COUNT(*) AS records, COUNT(DISTINCT lead_id) AS people FROM lead_sources WHERE partition_key = :pk",
+        {"pk": partition_key},
+    ).iloc[0]
+    records, people = int(counts["records"]), int(counts["people"])
+    return {
+        "dagster/row_count": people,
+        "records": records,
+        "distinct_people": people,
+        "in_partition_duplicates": records - people,
+        "new_leads": report.batch.new_leads,
+        "merged": report.batch.merged,
+        "quarantined": report.batch.quarantined,
+        "dedup_mode": index.stats["mode"],
+        "dedup_fallbacks": index.stats["fallbacks"],
+        "dedup_degraded_seconds": index.stats["degraded_seconds"],
+    }

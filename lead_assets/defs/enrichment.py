@@ -4,8 +4,8 @@ import dagster as dg
 
 from lead_assets.core.enrichment_config import load_enrichment_config
 from lead_assets.core.for_people import for_people
+from lead_assets.defs.collection import DEDUPED_LEADS
 from lead_assets.defs.keys import sprint_key_prefix
-from lead_assets.defs.leads import deduped_leads
 from lead_assets.defs.partitions import VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import EnrichmentResource, LeadStoreResource
 from lead_assets.pipeline.enrichment import enrich_leads
@@ -18,7 +18,7 @@ def _metadata_value(value):
     return dg.MetadataValue.json(value)
 
 
-@dg.asset(key_prefix=sprint_key_prefix(), partitions_def=sprint_partitions, deps=[deduped_leads], group_name="leads", kinds={"python", "sql"},
+@dg.asset(key_prefix=sprint_key_prefix(), partitions_def=sprint_partitions, deps=[DEDUPED_LEADS], group_name="leads", kinds={"python", "sql"},
           retry_policy=VENDOR_RETRY,
           tags={"lead_sprint/vendor_facing": "true"})
 def enriched_leads(context: dg.AssetExecutionContext, lead_store: LeadStoreResource, enrichment: EnrichmentResource):

@@ -3,9 +3,9 @@
 
 import dagster as dg
 
-from lead_assets.defs.collection import raw_leads
+from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.enrichment import enriched_leads
-from lead_assets.defs.leads import deduped_leads, scored_leads
+from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import (
     ENABLED_SOURCES,
     hour_partitions,
@@ -15,7 +15,7 @@ from lead_assets.defs.partitions import (
 
 sprint_job = dg.define_asset_job(
     "lead_sprint",
-    selection=dg.AssetSelection.assets(raw_leads, deduped_leads, enriched_leads, scored_leads),
+    selection=dg.AssetSelection.assets(collect_leads, enriched_leads, scored_leads),
     partitions_def=sprint_partitions,
     description="Collect, dedupe, enrich and score one hour x source partition of the sprint.",
 )

@@ -9,11 +9,25 @@ import dagster as dg
 from lead_assets.config.settings import sprint_config
 from lead_assets.defs.keys import sprint_pool
 from lead_assets.pipeline.search_plan import HOUR_KEY_FORMAT
-
-# Sources with a collector; each runs in its own partitions, in parallel.
-ENABLED_SOURCES: tuple[str, ...] = ("apollo", "zoominfo", "sales_navigator")
+from lead_assets.sources import lead_source
 
 _cfg = sprint_config()
+
+
+
+def enabled_sources(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The brief's sources, checked against the registry (a ValueError that says where to fix it)."""
+    try:
+        checked = tuple(lead_source(name).name for name in names)
+    except ValueError as exc:
+        raise ValueError(f"sprint.yaml sprint.sources: {exc}") from None
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(f"sprint.yaml sprint.sources must list each source once, at least one: {list(names)}")
+    return checked
+
+
+# The sources the brief lists (sprint.yaml `sprint.sources`), each in its own partitions, in parallel.
+ENABLED_SOURCES: tuple[str, ...] = enabled_sources(_cfg.sources)
 _end = datetime.strptime(_cfg.start, HOUR_KEY_FORMAT) + timedelta(hours=_cfg.hours)
 
 hour_partitions = dg.HourlyPartitionsDefinition(start_date=_cfg.start, end_date=_end.strftime(HOUR_KEY_FORMAT))

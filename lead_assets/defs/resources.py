@@ -9,8 +9,9 @@ from pydantic import PrivateAttr
 
 from lead_assets.clients.apollo import ApolloClient
 from lead_assets.clients.notify import Notifier
-from lead_assets.config.environment import apply_sandbox_env, env_or_default
+from lead_assets.config.environment import SETTINGS, apply_sandbox_env, env_or_default
 from lead_assets.config.settings import SprintConfig, default_database_url, load_sprint_config, sprint_config
+from lead_assets.sources import import_sources
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 
@@ -109,15 +110,15 @@ class ZoomInfoResource(dg.ConfigurableResource):
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
 
-class SalesNavigatorImportResource(dg.ConfigurableResource):
-    """The folder where lawfully held Sales Navigator lead lists (CSV) are dropped for import."""
+class ImportFolderResource(dg.ConfigurableResource):
+    """The folder where an import source's files (lawfully held lead lists, CSV exports) are dropped."""
 
-    import_dir: str = ""  # '' = imports/sales_navigator/ of the sprint's storage (LEAD_SPRINT_STORAGE_URL)
+    import_dir: str = ""  # '' = imports/<source>/ of the sprint's storage (LEAD_SPRINT_STORAGE_URL)
 
-    def storage(self):
-        from lead_assets.pipeline.sales_navigator_import import import_storage
+    def storage(self, source: str):
+        from lead_assets.sources.file_imports import import_storage
 
-        return import_storage(self.import_dir)
+        return import_storage(source, self.import_dir)
 
 
 class NotifierResource(dg.ConfigurableResource):
@@ -202,7 +203,9 @@ class CrmResource(_SettingsResource):
 
 def _env(name: str) -> str | dg.EnvVar:
     """EnvVar when the operator set it (the UI shows the name, never the value), else the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else (env_or_default(name) or "")
+    if os.environ.get(name):
+        return dg.EnvVar(name)
+    return (env_or_default(name) if name in SETTINGS else None) or ""
 
 
 @dg.definitions
@@ -219,7 +222,7 @@ def resources() -> dg.Definitions:
                 private_key=_env("ZOOMINFO_PRIVATE_KEY"), gtm_client_id=_env("ZOOMINFO_GTM_CLIENT_ID"),
                 gtm_client_secret=_env("ZOOMINFO_GTM_CLIENT_SECRET"), gtm_token_url=_env("ZOOMINFO_GTM_TOKEN_URL"),
             ),
-            "sales_navigator": SalesNavigatorImportResource(import_dir=_env("SALES_NAVIGATOR_IMPORT_DIR")),
+            **{s.name: ImportFolderResource(import_dir=_env(s.folder_setting)) for s in import_sources()},
             "enrichment": EnrichmentResource(**{f: _env(f.upper()) for f in EnrichmentResource.model_fields}),
             "crm": CrmResource(**{f: _env(f.upper()) for f in CrmResource.model_fields}),
             "notifier": NotifierResource(

@@ -30,6 +30,8 @@ from lead_assets.clients.apollo import MAX_PAGES, PER_PAGE_MAX
 from lead_assets.clients.errors import VendorAuthError, VendorError
 from lead_assets.core.enrichment_config import COMPANY, EMAIL, LOOKUP_ENDPOINTS, VERIFY_ENDPOINTS
 from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
+from lead_assets.sources import PagedVendorSource, paged_source
+from lead_assets.sources.slice_walk import SliceWalk
 
 SOURCE = "apollo"
 LOOKUP_CHUNK = 10_000
@@ -178,67 +180,67 @@ class Forecast:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Pass:
-    client: Any
-    per_page: int
-    max_pages: int
-    page_limit: int | None
-    log: logging.Logger
-    ids_by_hour: dict[str, list[str]] = field(default_factory=dict)
-    fc: Forecast = field(default_factory=Forecast)
+class _Pass(SliceWalk):
+    """The search pass: every page a collection would read (or the first `page_limit`), nothing bought."""
+
+    def __init__(self, source: PagedVendorSource, client: Any, per_page: int, max_pages: int,
+                 page_limit: int | None, log: logging.Logger) -> None:
+        self.source, self.client, self.log = source, client, log
+        self.per_page, self.max_pages = source.paging(per_page, max_pages)
+        self.page_limit = page_limit
+        self.ids_by_hour: dict[str, list[str]] = {}
+        self.fc = Forecast()
+        self.hour_key: str | None = None
 
     def search(self, s: Slice, page: int) -> tuple[int, list]:
         """(total_entries, people) of one page; the client's limiter decides when the call goes out."""
         self.fc.search_calls += 1
         try:
-            result = self.client.search_people(s.query(), page, per_page=self.per_page)
-            return int(result.total_entries or 0), result.people
+            return self.source.read_page(self.source.search(self.client, s, page, self.per_page).data, s)
         finally:
             calls = self.client.http.drain_calls()  # a dry run records no vendor_calls; count the failures
             self.fc.search_errors += sum(1 for c in calls if c.outcome == "failed")
 
     def run_slice(self, s: Slice, hour_key: str | None) -> None:
-        fc = self.fc
-        cap = self.per_page * self.max_pages
+        self.hour_key = hour_key
         try:
-            total, first = self.search(s, 1)
-            if total > cap:
-                children = s.split()
-                if children:
-                    fc.slices_split += 1
-                    for child in children:
-                        self.run_slice(child, hour_key)
-                    return
-            pages = min(-(-total // self.per_page), self.max_pages)
-            fetch = pages if self.page_limit is None else min(pages, self.page_limit)
-            rows = 0
-            ids = self.ids_by_hour.setdefault(hour_key or "", [])
-            for page in range(1, fetch + 1):
-                people = first if page == 1 else self.search(s, page)[1]
-                rows += len(people)
-                ids.extend(p["id"] for p in people if isinstance(p, dict) and isinstance(p.get("id"), str) and p["id"])
-            reachable = min(total, cap)
-            fc.rows_listed += rows
-            fc.rows_reachable += reachable
-            fc.rows_beyond_cap += total - reachable
-            coverage = 1.0 if total <= cap else cap / total
-            status = "capped" if coverage < 1 else ("sampled" if fetch < pages else "complete")
-            if status == "capped":
-                fc.slices_capped += 1
-                msg = f"slice {s.key}: {total} people but Apollo shows {cap}; coverage {coverage:.0%}"
-                fc.notes.append(msg)
-                self.log.warning(msg)
-            fc.sampled = fc.sampled or fetch < pages
-            fc.slices_searched += 1
-            fc.slices.append(SliceForecast(s.key, hour_key, total, pages, fetch, rows, status, coverage))
+            self.walk(s)
         except VendorAuthError:
             raise
         except VendorError as exc:
-            fc.slices_failed += 1
-            fc.errors.append(f"slice {s.key}: {exc}")
+            self.fc.slices_failed += 1
+            self.fc.errors.append(f"slice {s.key}: {exc}")
             self.log.error("forecast: slice %s failed: %s", s.key, exc)
-            fc.slices.append(SliceForecast(s.key, hour_key, 0, 0, 0, 0, "failed", None, str(exc)[:300]))
+            self.fc.slices.append(SliceForecast(s.key, hour_key, 0, 0, 0, 0, "failed", None, str(exc)[:300]))
+
+    def on_split(self, s: Slice, total: int, children: list[Slice]) -> None:
+        self.fc.slices_split += 1
+        for child in children:
+            self.run_slice(child, self.hour_key)
+
+    def on_start(self, s: Slice, total: int, pages: int) -> None:
+        self.rows = 0
+
+    def on_rows(self, s: Slice, page: int, rows: list) -> None:
+        self.rows += len(rows)
+        ids = self.ids_by_hour.setdefault(self.hour_key or "", [])
+        ids.extend(pid for pid in map(self.source.person_id, rows) if pid is not None)
+
+    def on_done(self, s: Slice, total: int, pages: int, fetched: int, coverage: float) -> None:
+        fc = self.fc
+        reachable = min(total, self.cap)
+        fc.rows_listed += self.rows
+        fc.rows_reachable += reachable
+        fc.rows_beyond_cap += total - reachable
+        status = "capped" if coverage < 1 else ("sampled" if fetched < pages else "complete")
+        if status == "capped":
+            fc.slices_capped += 1
+            msg = f"slice {s.key}: {total} people but {self.source.label} shows {self.cap}; coverage {coverage:.0%}"
+            fc.notes.append(msg)
+            self.log.warning(msg)
+        fc.sampled = fc.sampled or fetched < pages
+        fc.slices_searched += 1
+        fc.slices.append(SliceForecast(s.key, self.hour_key, total, pages, fetched, self.rows, status, coverage))
 
 
 def _known_ids(store, index, ids: Sequence[str]) -> tuple[set[str], set[str]]:
@@ -358,7 +360,7 @@ def forecast_sprint(client, store, index, cfg, enrichment_config, *, max_pages_p
     log = log or logging.getLogger("lead_sprint.forecast")
     started = time.monotonic()
     coll = cfg.collection.get(SOURCE, {})
-    run = _Pass(client=client, per_page=int(coll.get("per_page", PER_PAGE_MAX)),
+    run = _Pass(paged_source(SOURCE), client, per_page=int(coll.get("per_page", PER_PAGE_MAX)),
                 max_pages=int(coll.get("max_pages", MAX_PAGES)), page_limit=max_pages_per_slice, log=log)
     fc = run.fc
     roles = tuple((r.role, r.aliases) for r in cfg.target_roles)

@@ -1,41 +1,10 @@
-"""Work per partition that the assets and the CLI share: build the context, summarise the store."""
+"""Work per partition that the assets and the CLI share: the partition's leads, its export scope, re-scoring."""
 
 from __future__ import annotations
 
-import logging
-
 import pandas as pd
 
-from lead_assets.config.settings import SprintConfig
 from lead_assets.core.scoring import score_leads
-from lead_assets.core.titles import TitleMatcher
-from lead_assets.pipeline.apollo_collection import CollectionContext
-
-# What one paid unit of each source costs (key in sprint.yaml prices_usd).
-UNIT_PRICE_KEYS = {"apollo": "apollo_credit", "zoominfo": "zoominfo_record"}
-
-
-def collection_context(cfg: SprintConfig, store, index, client=None, run_id=None,
-                       log: logging.Logger | None = None, on_batch=None, source: str = "apollo") -> CollectionContext:
-    """A collection context for one run of `source`; `client=None` means replay from the landing table only."""
-    apollo = cfg.collection.get(source, {})
-    return CollectionContext(
-        price_per_credit=float(cfg.prices_usd.get(UNIT_PRICE_KEYS.get(source, ""), 0.0)),
-        budget_usd=float(cfg.targets.budget_usd),
-        per_page=int(apollo.get("per_page", 100)),
-        max_pages=int(apollo.get("max_pages", 500)),
-        store=store,
-        index=index,
-        matcher=TitleMatcher.from_config(cfg),
-        roles=tuple((r.role, r.aliases) for r in cfg.target_roles),
-        locations=cfg.locations,
-        start=cfg.start,
-        hours=cfg.hours,
-        client=client,
-        run_id=run_id,
-        log=log or logging.getLogger("lead_sprint"),
-        on_batch=on_batch,
-    )
 
 
 def partition_lead_ids(store, partition_key: str) -> list[str]:

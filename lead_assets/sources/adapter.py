@@ -54,6 +54,8 @@ class PagedVendorSource(LeadSource):
     # A top-level plan slice with nobody in it: None = an empty market; text = the vendor's way of
     # saying "I did not understand the filter" (the slice is marked `empty` and reported, never complete).
     empty_slice_error: ClassVar[str | None] = None
+    # How a purchase left people unanswered (`HourPurchases.deferred`): the failed slice's reason says it.
+    unanswered: ClassVar[str] = "were never answered within the retry budget"
 
     def check_client(self, client: Any) -> None:
         """Refuse, before any call, a client of another vendor (None: replay, always accepted)."""
@@ -114,6 +116,10 @@ class ImportSource(LeadSource):
     def folder_setting(self) -> str:
         """The environment setting that points at its folder (default `imports/<name>/` of the storage)."""
         return f"{self.name.upper()}_IMPORT_DIR"
+
+    def sandbox_file(self, population: Any) -> tuple[str, bytes] | None:
+        """(file name, bytes) of a file the sandbox's population would export, for the demo to drop."""
+        return None
 
     @abstractmethod
     def import_hour(self, ctx: ImportContext, hour_key: str) -> ImportReport:

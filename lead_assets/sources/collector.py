@@ -249,7 +249,7 @@ class _HourWalk(SliceWalk):
     def on_done(self, s: Slice, total: int, pages: int, fetched: int, coverage: float) -> None:
         unanswered = self.hour.deferred - self.deferred_before
         if unanswered:
-            raise ServiceErrors(f"{len(unanswered)} people were never answered within the retry budget; "
+            raise ServiceErrors(f"{len(unanswered)} people {self.ctx.source.unanswered}; "
                                 "left unsettled for a later hour")
         report = self.report
         if coverage < 1.0:

@@ -35,6 +35,11 @@ class SalesNavigatorSource(ImportSource):
     name: ClassVar[str] = "sales_navigator"
     label: ClassVar[str] = "Sales Navigator lead lists"
 
+    def sandbox_file(self, population) -> tuple[str, bytes]:
+        from lead_assets.sandbox.sales_navigator_export import export_csv
+
+        return "sales_navigator_export.csv", export_csv(population)
+
     def import_hour(self, ctx: ImportContext, hour_key: str) -> ImportReport:
         partition_key = f"{hour_key}|{self.name}"
         report = ImportReport(partition_key=partition_key)

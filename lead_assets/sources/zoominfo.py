@@ -139,6 +139,7 @@ class ZoomInfoSource(PagedVendorSource):
     purchase_chunk: ClassVar[int] = ENRICH_MAX
     no_id_reason: ClassVar[str] = NO_ID_REASON
     empty_slice_error: ClassVar[str | None] = EMPTY_SLICE_ERROR
+    unanswered: ClassVar[str] = f"answered {SERVICE_ERROR} on every attempt"
     fatal_errors: ClassVar[tuple[type[BaseException], ...]] = (ZoomInfoLimitExceeded,)
 
     def check_client(self, client: Any) -> None:

@@ -26,7 +26,7 @@ from lead_assets.clients.zoominfo import (
 )
 from lead_assets.config.settings import sprint_config
 from lead_assets.pipeline.search_plan import plan_slices
-from lead_assets.pipeline.zoominfo_collection import zoominfo_query
+from lead_assets.sources.zoominfo import zoominfo_query
 
 FORM = "application/x-www-form-urlencoded"
 JSON_API = "application/vnd.api+json"
