@@ -299,3 +299,67 @@ def test_shipped_mapping_file_loads_and_an_empty_operator_file_adds_nothing():
     apollo = next(p for p in shipped_profiles() if p.name == "apollo_people")
     assert apollo.fits_name("Apollo-Contacts-Export.CSV") and apollo.vendor_id_column == "Apollo Contact Id"
     assert apollo.fits_headers(("First Name", "person linkedin URL"))
+
+
+# The Dagster layer reads the brief's sources when it is imported, so a brief that enables `lead_list`
+# runs in a process of its own: this script materialises one `<hour>|lead_list` partition twice.
+MATERIALISE = """
+import json, sys
+import dagster as dg
+from lead_assets.defs.collection import DEDUPED_LEADS, RAW_LEADS, collect_leads
+from lead_assets.defs.partitions import ENABLED_SOURCES, sprint_partition_key
+from lead_assets.defs.resources import (ApolloResource, ImportFolderResource, LeadStoreResource,
+                                        SprintBriefResource, ZoomInfoResource)
+db, folder, hour = sys.argv[1:4]
+resources = {"sprint": SprintBriefResource(), "lead_store": LeadStoreResource(database_url=db),
+             "apollo": ApolloResource(), "zoominfo": ZoomInfoResource(),  # never called by an import partition
+             "sales_navigator": ImportFolderResource(import_dir=folder + "/sales_navigator"),
+             "lead_list": ImportFolderResource(import_dir=folder)}
+runs = []
+with dg.instance_for_test() as instance:
+    for _ in range(2):
+        result = dg.materialize([collect_leads], partition_key=sprint_partition_key(hour, "lead_list"),
+                                resources=resources, instance=instance)
+        runs.append({e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()
+                                                    if isinstance(v.value, (int, float, str))}
+                     for e in result.get_asset_materialization_events()})
+print(json.dumps({"sources": list(ENABLED_SOURCES), "keys": [RAW_LEADS.to_user_string(),
+                  DEDUPED_LEADS.to_user_string()], "runs": runs}))
+"""
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_a_brief_that_lists_lead_list_materialises_its_partitions(store, pg_url, tmp_path, population):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lead_assets.config.settings import SPRINT_CONFIG_PATH
+
+    brief = SPRINT_CONFIG_PATH.read_text()
+    default = "sources: [apollo, zoominfo, sales_navigator]"
+    assert default in brief
+    (tmp_path / "sprint.yaml").write_text(brief.replace(default, default[:-1] + ", lead_list]"))
+    folder = tmp_path / "lead_lists"
+    folder.mkdir()
+    name, data = SOURCE.sandbox_file(population)
+    (folder / name).write_bytes(data)
+    _, truth = export_csv_with_truth(population)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "LEAD_SPRINT_CONFIG": str(tmp_path / "sprint.yaml"), "PYTHONPATH": str(repo)}
+    done = subprocess.run([sys.executable, "-c", MATERIALISE, pg_url, str(folder), HOUR], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["sources"][-1] == "lead_list"
+    raw_key, people_key = out["keys"]
+    first, second = out["runs"]
+    assert first[raw_key]["files"] == 1 and first[raw_key]["files_rejected"] == 0
+    assert first[people_key]["new_leads"] == len(truth) == first[people_key]["distinct_people"]
+    no_identifier = len(data.decode().splitlines()) - 1 - len(truth)  # the export's rows nobody can be found by
+    assert no_identifier > 0 and first[people_key]["quarantined"] == no_identifier
+    # the re-run replays the hour's landed file: the same people, nobody new
+    assert second[raw_key]["files"] == 1 and second[people_key]["new_leads"] == 0
+    assert second[people_key]["distinct_people"] == len(truth)
+    assert len(store.read_leads()) == len(truth)

@@ -178,6 +178,11 @@ class LeadListSource(ImportSource):
     name: ClassVar[str] = "lead_list"
     label: ClassVar[str] = "Lead lists (CSV exports)"
 
+    def sandbox_file(self, population) -> tuple[str, bytes]:
+        from lead_assets.sandbox.lead_list_export import export_csv
+
+        return "apollo-contacts-export.csv", export_csv(population)
+
     def import_hour(self, ctx: ImportContext, hour_key: str) -> ImportReport:
         partition_key = f"{hour_key}|{self.name}"
         report = ImportReport(partition_key=partition_key)
