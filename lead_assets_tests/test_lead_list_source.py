@@ -363,3 +363,23 @@ def test_a_brief_that_lists_lead_list_materialises_its_partitions(store, pg_url,
     assert second[raw_key]["files"] == 1 and second[people_key]["new_leads"] == 0
     assert second[people_key]["distinct_people"] == len(truth)
     assert len(store.read_leads()) == len(truth)
+
+
+def test_the_file_sensor_asks_for_a_lead_list_run_when_an_export_is_dropped(tmp_path, population):
+    import dagster as dg
+
+    from lead_assets.defs.resources import ImportFolderResource
+    from lead_assets.defs.sensors import import_files_sensor
+
+    sensor = import_files_sensor(SOURCE)
+    folder = ImportFolderResource(import_dir=str(tmp_path))
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance, resources={"lead_list": folder})
+        assert isinstance(sensor(ctx), dg.SkipReason)
+        (tmp_path / OPERATOR_MAPPING).write_text(OPERATOR_YAML)  # a mapping alone is no file to import
+        assert isinstance(sensor(dg.build_sensor_context(instance=instance, resources={"lead_list": folder})),
+                          dg.SkipReason)
+        name, data = SOURCE.sandbox_file(population)
+        (tmp_path / name).write_bytes(data)
+        request = sensor(dg.build_sensor_context(instance=instance, resources={"lead_list": folder}))
+        assert isinstance(request, dg.RunRequest) and request.partition_key.endswith("|lead_list")
