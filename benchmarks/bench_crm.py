@@ -24,7 +24,6 @@ postgresql://root@127.0.0.1:5432/postgres), dropped afterwards; `--sqlite` uses 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import sys
@@ -39,7 +38,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install
 
 from lead_assets.core.crm_config import CrmConfig, load_crm_config  # noqa: E402
-from lead_assets.pipeline.crm_sync import build_crm_client, crm_setup, sync_to_crm  # noqa: E402
+from lead_assets.crm import build_crm_client, crm_setup, sync_to_crm  # noqa: E402
 from lead_assets.sandbox import SandboxConfig, start_sandbox  # noqa: E402
 from lead_assets.store.crm_sync_state import read_states  # noqa: E402
 from lead_assets.store.lead_store import LeadStore  # noqa: E402
@@ -100,11 +99,8 @@ def audit(store: LeadStore, crm: str, held: list[dict], key: str, n: int) -> dic
 
 
 def bench_hubspot(sandbox, store: LeadStore, cfg: CrmConfig, n: int, limit: int, window: float) -> None:
-    cfg = dataclasses.replace(
-        cfg.with_target("hubspot"),
-        hubspot=dataclasses.replace(
-            cfg.hubspot, base_url=sandbox.url("hubspot"), access_token="sandbox-hubspot-token"
-        ),
+    cfg = cfg.with_target("hubspot").with_settings(
+        "hubspot", base_url=sandbox.url("hubspot"), access_token="sandbox-hubspot-token"
     )
     sandbox.update_config(
         {
@@ -158,16 +154,13 @@ def bench_hubspot(sandbox, store: LeadStore, cfg: CrmConfig, n: int, limit: int,
 
 
 def bench_salesforce(sandbox, store: LeadStore, cfg: CrmConfig, n: int, base: float, per_1000: float) -> None:
-    cfg = dataclasses.replace(
-        cfg.with_target("salesforce"),
-        salesforce=dataclasses.replace(
-            cfg.salesforce,
-            login_url=sandbox.url("salesforce"),
-            client_id="sandbox-salesforce-client",
-            client_secret="sandbox-salesforce-secret",
-            poll_interval=0.25,
-            poll_max_interval=2.0,
-        ),
+    cfg = cfg.with_target("salesforce").with_settings(
+        "salesforce",
+        login_url=sandbox.url("salesforce"),
+        client_id="sandbox-salesforce-client",
+        client_secret="sandbox-salesforce-secret",
+        poll_interval=0.25,
+        poll_max_interval=2.0,
     )
     app = sandbox.router.apps["salesforce"]
     app.configure({"crm_fail_rate": FAIL_RATE, "job_seconds_base": base, "job_seconds_per_1000": per_1000})

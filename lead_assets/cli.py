@@ -106,7 +106,7 @@ def _hours(start: str | None, count: int | None) -> list[str]:
 def _print_status(as_json: bool, targets: bool = False) -> None:
     from lead_assets.config.settings import sprint_config
     from lead_assets.core.crm_config import load_crm_config
-    from lead_assets.pipeline.crm_sync import crm_status
+    from lead_assets.crm.status import crm_status
     from lead_assets.status import crm_lag, format_status, format_targets, sprint_status, target_results
     from lead_assets.store.crm_sync_state import state_counts
     from lead_assets.store.lead_store import LeadStore
@@ -420,12 +420,13 @@ def cmd_crm_setup(args) -> int:
     """Create the custom properties the mapping needs (HubSpot), then show the validated mapping."""
     from lead_assets.config.environment import apply_sandbox_env
     from lead_assets.core.crm_config import load_crm_config
-    from lead_assets.pipeline.crm_sync import build_crm_client, crm_setup
+    from lead_assets.crm.registry import CRMS, build_crm_client
+    from lead_assets.crm.setup import crm_setup
 
     apply_sandbox_env()
     config = load_crm_config()
     if config.target is None:
-        raise SystemExit("CRM_TARGET is unset: set it to hubspot or salesforce first")
+        raise SystemExit(f"CRM_TARGET is unset: set it to {' or '.join(CRMS)} first")
     from lead_assets.clients.errors import VendorError
 
     try:

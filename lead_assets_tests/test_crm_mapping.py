@@ -19,16 +19,14 @@ from lead_assets.core.crm_mapping import (
     SEND,
     UNCHANGED,
     content_hashes,
-    csv_payload,
-    hubspot_inputs,
-    hubspot_keys,
     map_leads,
     neutralise_formulas,
-    salesforce_error_code,
     select_for_sync,
-    validate_hubspot_mapping,
-    validate_salesforce_mapping,
 )
+from lead_assets.crm.hubspot import validate_hubspot_mapping
+from lead_assets.crm.hubspot_run import hubspot_inputs, hubspot_keys
+from lead_assets.crm.salesforce import validate_salesforce_mapping
+from lead_assets.crm.salesforce_run import csv_payload, salesforce_error_code
 
 RULES = (
     FieldRule("first_name", "FirstName", max_length=10, on_too_long="truncate"),

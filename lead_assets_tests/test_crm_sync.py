@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from lead_assets.clients.salesforce import CrmAuthError, SalesforceClient
 from lead_assets.core.crm_config import load_crm_config
-from lead_assets.pipeline.crm_sync import build_crm_client, crm_setup, crm_status, sync_to_crm
+from lead_assets.crm import build_crm_client, crm_setup, crm_status, sync_to_crm
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.store.crm_sync_state import read_states
 
@@ -88,18 +88,13 @@ def make_leads(n: int, *, start: int = 0, email_share: float = 0.6, seed: int = 
 def hubspot(sandbox, **overrides):
     cfg = load_crm_config(env={**HUBSPOT_ENV, "HUBSPOT_BASE_URL": sandbox.url("hubspot")})
     if overrides:
-        cfg = dataclasses.replace(cfg, hubspot=dataclasses.replace(cfg.hubspot, **overrides))
+        cfg = cfg.with_settings("hubspot", **overrides)
     return cfg
 
 
 def salesforce(sandbox, **overrides):
     cfg = load_crm_config(env={**SALESFORCE_ENV, "SALESFORCE_LOGIN_URL": sandbox.url("salesforce")})
-    cfg = dataclasses.replace(
-        cfg,
-        salesforce=dataclasses.replace(
-            cfg.salesforce, **{"poll_interval": 0.02, "poll_max_interval": 0.1, **overrides}
-        ),
-    )
+    cfg = cfg.with_settings("salesforce", **{"poll_interval": 0.02, "poll_max_interval": 0.1, **overrides})
     return cfg
 
 
@@ -196,7 +191,7 @@ def test_hubspot_mapping_error_stops_before_anything_is_sent(sandbox, store):
         dataclasses.replace(r, target="numemployees") if r.lead_field == "company_size" else r
         for r in cfg.hubspot.fields
     )
-    bad = dataclasses.replace(cfg, hubspot=dataclasses.replace(cfg.hubspot, fields=rules))
+    bad = cfg.with_settings("hubspot", fields=rules)
     report = run(store, bad)
     assert report.status == "mapping_invalid" and report.sent == 0
     assert "lead_sprint_target_role (target_role): property does not exist" in report.message
@@ -254,7 +249,7 @@ def test_hubspot_values_too_long_are_truncated_by_rule_or_rejected_with_the_reas
 def test_hubspot_rate_window_is_honoured_and_the_daily_limit_stops_cleanly(sandbox, store, monkeypatch):
     from datetime import datetime, timedelta
 
-    import lead_assets.pipeline.crm_sync as crm_sync
+    import lead_assets.crm.runner as crm_sync
 
     cfg = setup_hubspot(sandbox, store, 250, batch_size=25)
     sandbox.update_config(
@@ -475,7 +470,7 @@ def test_hubspot_daily_429_defers_the_rest_to_the_account_next_day_without_charg
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    import lead_assets.pipeline.crm_sync as crm_sync
+    import lead_assets.crm.runner as crm_sync
 
     cfg = setup_hubspot(sandbox, store, 100, batch_size=25, account_time_zone="America/New_York")
     app = hubspot_app(sandbox)

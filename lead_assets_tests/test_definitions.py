@@ -119,7 +119,7 @@ def test_schedule_requests_each_enabled_source_for_its_hour():
 
 
 def _crm_setup(crm: CrmResource) -> None:
-    from lead_assets.pipeline.crm_sync import crm_setup
+    from lead_assets.crm.setup import crm_setup
 
     config = crm.config()
     crm_setup(config.target, crm.client(config), config)

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from lead_assets.config.settings import sprint_config
+from lead_assets.crm.setup import crm_setup
 from lead_assets.defs.checks import SPRINT_TARGET_CHECKS
 from lead_assets.defs.collection import collect_leads
 from lead_assets.defs.crm import crm_exports, qualified_leads_accounted_for
@@ -28,7 +29,6 @@ from lead_assets.defs.enrichment import enriched_leads
 from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import sprint_partition_key
 from lead_assets.defs.resources import LeadStoreResource
-from lead_assets.pipeline.crm_sync import crm_setup
 from lead_assets.pipeline.search_plan import hour_keys
 from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets_tests.conftest import STORE_TABLES

@@ -14,10 +14,12 @@ import pandas as pd
 
 from lead_assets.config.settings import sprint_config
 from lead_assets.core.crm_config import load_crm_config
-from lead_assets.core.crm_mapping import csv_payload, hubspot_inputs, hubspot_keys, map_leads
+from lead_assets.core.crm_mapping import map_leads
 from lead_assets.core.scoring import score_leads
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.core.vendor_records import apollo_person_record
+from lead_assets.crm.hubspot_run import hubspot_inputs, hubspot_keys
+from lead_assets.crm.salesforce_run import csv_payload
 from lead_assets.pipeline.lead_batches import VendorRecord, store_batch
 from lead_assets.reports.render import render_final, render_hourly
 from lead_assets.store.dedup_index import DedupIndex

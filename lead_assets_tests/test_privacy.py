@@ -216,7 +216,7 @@ def own_sprint_id(monkeypatch):
 
 def test_erasure_after_a_sandbox_sprint_leaves_no_trace_and_the_person_never_returns(
         sandbox, tmp_path, private_redis_url, own_sprint_id, monkeypatch):
-    from lead_assets.pipeline.crm_sync import crm_setup
+    from lead_assets.crm.setup import crm_setup
 
     sandbox.reset()
     resources = sandbox_resources(sandbox.base_url, tmp_path,

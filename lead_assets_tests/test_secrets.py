@@ -127,7 +127,7 @@ def env_resources(base_url: str, tmp_path: Path, monkeypatch) -> dict:
 
 
 def test_no_secret_reaches_any_output(sandbox, tmp_path, monkeypatch, caplog):
-    from lead_assets.pipeline.crm_sync import crm_setup
+    from lead_assets.crm.setup import crm_setup
 
     caplog.set_level(logging.DEBUG)
     reports_dir = tmp_path / "reports"

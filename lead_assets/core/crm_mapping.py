@@ -1,23 +1,21 @@
-"""Pure CRM mapping: leads DataFrame -> HubSpot inputs / Salesforce CSV, plus the rules around it.
+"""Pure CRM mapping: leads DataFrame -> the values each CRM field receives, plus the rules around it.
 
 * `map_leads` validates the leads against the lead schema (`lead_schema.LeadRow`: a row that
   fails is rejected with the failure as its reason) and applies the configured field rules
   column by column: control characters out,
   spreadsheet formulas neutralised, too-long values truncated or the lead rejected with the
   reason, required fields checked, and a content hash of exactly what would be sent.
-* `validate_hubspot_mapping` / `validate_salesforce_mapping` check the rules against the
-  CRM's own property list / describe result before anything is sent, with a readable report.
+* `MappingReport` is what a CRM's validator (in `lead_assets/crm/`) says of the rules checked
+  against the CRM's own schema before anything is sent; `record_check` adds one line to it.
 * `select_for_sync` decides, from the content hash and the sync state, which leads to send.
-* `hubspot_keys`, `hubspot_inputs` and `csv_payload` build the request bodies.
 
-No I/O here: the pipeline fetches, this module decides.
+Nothing here knows a particular CRM: each CRM's validator and payloads live in its adapter
+(`lead_assets/crm/<crm>.py`). No I/O here: the pipeline fetches, this module decides.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,23 +36,6 @@ _FORMULA_CHARS = frozenset(FORMULA_PREFIXES)
 _CONTROL_TABLE = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # Salesforce Bulk API reads the literal "#N/A" as "set this field to null".
 _SF_NULL = "#N/A"
-
-HUBSPOT_TEXT_TYPES = frozenset({"string"})
-HUBSPOT_NUMBER_TYPES = frozenset({"number"})
-SF_TEXT_TYPES = frozenset(
-    {
-        "string",
-        "textarea",
-        "email",
-        "phone",
-        "url",
-        "picklist",
-        "multipicklist",
-        "combobox",
-        "encryptedstring",
-    }
-)
-SF_NUMBER_TYPES = frozenset({"int", "double", "currency", "percent", "long"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,60 +260,6 @@ def select_for_sync(hashes: pd.Series, states: pd.DataFrame, max_attempts: int) 
     return pd.DataFrame({"action": action, "attempts": np.where(carried, attempts, 0)}, index=hashes.index)
 
 
-def hubspot_keys(
-    values: pd.DataFrame, id_property: str, has_contact: pd.Series, email_unique: pd.Series
-) -> pd.DataFrame:
-    """Which unique property each lead is upserted by: ``idProperty`` and ``id`` columns.
-
-    Email when the lead has one, no contact yet, and no other lead shares the address (so it
-    cannot land on someone else's contact); otherwise the LinkedIn id property, which every
-    contact we write carries, so a lead that gains an email later updates the contact it has.
-    """
-    email = (
-        values["email"] if "email" in values.columns else pd.Series(None, index=values.index, dtype=object)
-    )
-    has_contact = has_contact.astype(bool).reindex(values.index, fill_value=False)
-    email_unique = email_unique.astype(bool).reindex(values.index, fill_value=False)
-    by_email = email.notna() & ~has_contact & email_unique
-    return pd.DataFrame(
-        {
-            "idProperty": np.where(by_email, "email", id_property),
-            "id": np.where(by_email, email.astype(object), values[id_property].astype(object)),
-        },
-        index=values.index,
-    )
-
-
-def hubspot_inputs(values: pd.DataFrame, keys: pd.DataFrame, lead_ids: Iterable[str]) -> list[dict]:
-    """Batch upsert inputs for `lead_ids` (`objectWriteTraceId` = lead id, for correlation)."""
-    ids = list(lead_ids)
-    rows = values.loc[ids].to_dict("index")
-    key_rows = keys.loc[ids].to_dict("index")
-    return [
-        {
-            "idProperty": key_rows[lead_id]["idProperty"],
-            "id": key_rows[lead_id]["id"],
-            "properties": {k: v for k, v in rows[lead_id].items() if v is not None and v == v},
-            "objectWriteTraceId": lead_id,
-        }
-        for lead_id in ids
-    ]
-
-
-def csv_payload(values: pd.DataFrame, columns: Sequence[str]) -> str:
-    """CSV for Bulk API 2.0 (comma, LF, RFC 4180 quoting); missing values are empty cells.
-
-    Values are expected to be neutralised already (`map_leads` does it); an empty cell leaves
-    the Salesforce field unchanged, so gaps never erase CRM data.
-    """
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    writer.writerow(columns)
-    frame = values.reindex(columns=list(columns)).astype(object)
-    writer.writerows(frame.where(frame.notna(), "").itertuples(index=False, name=None))
-    return out.getvalue()
-
-
 # --------------------------------------------------------------------------------------------
 # Mapping validation against the CRM's own schema.
 # --------------------------------------------------------------------------------------------
@@ -377,114 +304,18 @@ class MappingReport:
         return "\n".join(lines)
 
 
-def _check(
+def record_check(
     report: MappingReport, rule_field: str, target: str, sends: str, crm_type: str, problem: str | None
-):
+) -> None:
+    """Add one line to `report`: a rule's target as the CRM has it, and its problem (None: ok)."""
     report.rows.append(MappingRow(rule_field, target, sends, crm_type, problem or "ok"))
     if problem:
         report.problems.append(f"{target} ({rule_field}): {problem}")
 
 
-def validate_hubspot_mapping(
-    rules: Sequence[FieldRule], properties: Sequence[Mapping], id_property: str
-) -> MappingReport:
-    """Check every mapped property exists, is writable and takes what we send; and the unique id property."""
-    report = MappingReport("hubspot")
-    props = {p.get("name"): p for p in properties if not p.get("archived")}
-    for rule in rules:
-        prop = props.get(rule.target)
-        if prop is None:
-            _check(
-                report,
-                rule.lead_field,
-                rule.target,
-                rule.type,
-                "-",
-                "property does not exist in the portal (run `lead-sprint crm setup` for custom ones)",
-            )
-            continue
-        crm_type = str(prop.get("type"))
-        problem = None
-        if (prop.get("modificationMetadata") or {}).get("readOnlyValue"):
-            problem = "property is read-only"
-        elif rule.type == "string" and crm_type not in HUBSPOT_TEXT_TYPES:
-            problem = f"mistyped: the mapping sends text, the property is {crm_type}"
-        elif rule.type == "number" and crm_type not in HUBSPOT_NUMBER_TYPES | HUBSPOT_TEXT_TYPES:
-            problem = f"mistyped: the mapping sends a number, the property is {crm_type}"
-        _check(report, rule.lead_field, rule.target, rule.type, crm_type, problem)
-    prop = props.get(id_property)
-    if prop is None:
-        problem, crm_type = "unique id property does not exist (run `lead-sprint crm setup`)", "-"
-    else:
-        crm_type = str(prop.get("type"))
-        problem = None
-        if not prop.get("hasUniqueValue"):
-            problem = "id property must have hasUniqueValue=true to upsert by it"
-        elif crm_type != "string":
-            problem = f"mistyped: the id property must be a string, it is {crm_type}"
-    _check(report, "linkedin_url", id_property, "string (unique id)", crm_type, problem)
-    return report
-
-
-def validate_salesforce_mapping(
-    rules: Sequence[FieldRule], describe: Mapping, external_id_field: str
-) -> MappingReport:
-    """Check fields exist, are createable/updateable, type-compatible; the External ID; required fields mapped."""
-    report = MappingReport("salesforce")
-    fields = {f.get("name"): f for f in describe.get("fields") or []}
-    for rule in rules:
-        f = fields.get(rule.target)
-        if f is None:
-            _check(
-                report,
-                rule.lead_field,
-                rule.target,
-                rule.type,
-                "-",
-                f"field does not exist on {describe.get('name', 'Lead')}",
-            )
-            continue
-        crm_type = str(f.get("type"))
-        problem = None
-        if not f.get("createable") or not f.get("updateable"):
-            problem = "field is not createable and updateable"
-        elif rule.type == "string" and crm_type not in SF_TEXT_TYPES:
-            problem = f"mistyped: the mapping sends text, the field is {crm_type}"
-        elif rule.type == "number" and crm_type not in SF_NUMBER_TYPES | SF_TEXT_TYPES:
-            problem = f"mistyped: the mapping sends a number, the field is {crm_type}"
-        if f.get("length"):
-            report.max_lengths[rule.target] = int(f["length"])
-        _check(report, rule.lead_field, rule.target, rule.type, crm_type, problem)
-    f = fields.get(external_id_field)
-    if f is None:
-        problem, crm_type = (
-            "External ID field does not exist (create it in Setup: Text, External ID, Unique)",
-            "-",
-        )
-    else:
-        crm_type = str(f.get("type"))
-        problem = None if f.get("externalId") else "field is not marked External ID"
-        if f.get("length"):
-            report.max_lengths[external_id_field] = int(f["length"])
-    _check(report, "linkedin_url", external_id_field, "string (external id)", crm_type, problem)
-    mapped = {r.target for r in rules} | {external_id_field}
-    for name, f in fields.items():
-        required = not f.get("nillable", True) and f.get("createable") and not f.get("defaultedOnCreate")
-        if required and name not in mapped:
-            report.problems.append(
-                f"{name}: required on {describe.get('name', 'Lead')} but no lead field maps to it"
-            )
-    return report
-
-
 # --------------------------------------------------------------------------------------------
 # Error classification.
 # --------------------------------------------------------------------------------------------
-
-
-def salesforce_error_code(sf_error: str) -> str:
-    """The status code of an ``sf__Error`` cell (``REQUIRED_FIELD_MISSING:Required fields ...``)."""
-    return (sf_error or "").split(":", 1)[0].strip() or "UNKNOWN"
 
 
 def is_permanent(code: str, permanent: Iterable[str]) -> bool:

@@ -1,4 +1,4 @@
-"""The CRM export: qualified, unsuppressed leads upserted into HubSpot or Salesforce, exactly once.
+"""The CRM export: qualified, unsuppressed leads upserted into the configured CRM, exactly once.
 
 `crm_exports` is partitioned like the leads and materialised by declarative automation, not
 by a sensor of ours: a partition is exported once its `scored_leads` partition updated, no
@@ -10,11 +10,12 @@ from datetime import timedelta
 
 import dagster as dg
 
+from lead_assets.crm.registry import CRMS
+from lead_assets.crm.runner import sync_to_crm
 from lead_assets.defs.keys import sprint_asset_key, sprint_key_prefix
 from lead_assets.defs.leads import scored_leads
 from lead_assets.defs.partitions import CRM_POOL, VENDOR_RETRY, sprint_partitions
 from lead_assets.defs.resources import CrmResource, LeadStoreResource
-from lead_assets.pipeline.crm_sync import sync_to_crm
 from lead_assets.pipeline.partition_work import export_scope, partitions_lead_ids, unexplained_qualified
 from lead_assets.store.suppression import suppressed_lead_ids
 
@@ -34,7 +35,7 @@ EXPORT_WHEN_SCORED_AND_CHECKED = (
     deps=[scored_leads],
     partitions_def=sprint_partitions,
     group_name="export",
-    kinds={"hubspot", "salesforce"},
+    kinds=set(CRMS),
     automation_condition=EXPORT_WHEN_SCORED_AND_CHECKED,
     # Several partitions requested on one tick go out as one run (one CRM session, full batches).
     backfill_policy=dg.BackfillPolicy.single_run(),

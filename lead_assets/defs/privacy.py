@@ -8,6 +8,7 @@ identifier (it has to), but the op logs only hashes and counts; the audit row it
 import dagster as dg
 from pydantic import model_validator
 
+from lead_assets.crm.registry import crm_adapter
 from lead_assets.defs.resources import CrmResource, LeadStoreResource
 from lead_assets.pipeline.erasure import erase_person
 
@@ -39,7 +40,9 @@ def erase_person_op(
     identifier = config.email.strip() or config.linkedin_url.strip()
     kind = "email" if config.email.strip() else "linkedin"
     request_id = config.request_id or context.run.run_id
-    linkedin_property = crm_config.hubspot.linkedin_id_property if crm_config.target == "hubspot" else None
+    # The CRM field an erasure searches LinkedIn URLs by (HubSpot's id property; None: not searched).
+    linkedin_property = (crm_adapter(crm_config.target).erasure_search_property(crm_config)
+                         if crm_config.target is not None else None)
     report = erase_person(store, index, client, crm_config.target, identifier, request_id, context.log,
                           kind=kind, linkedin_id_property=linkedin_property)
     counts = {k: v for k, v in report.counts.items()}

@@ -193,7 +193,7 @@ class CrmResource(_SettingsResource):
         return load_crm_config(env=self.settings())
 
     def client(self, config, logger: logging.Logger | None = None):
-        from lead_assets.pipeline.crm_sync import build_crm_client
+        from lead_assets.crm.registry import build_crm_client
 
         try:
             return build_crm_client(config, logger=logger)

@@ -10,10 +10,10 @@
    (or request key) names them, nulls `cost_ledger.lead_id` (the money record stays, anonymous)
    and blanks a `vendor_calls.error` text that names them;
 3. forgets their dedup keys in the database and Redis (`DedupIndex.forget`);
-4. deletes them from the CRM: HubSpot's GDPR delete (`POST /crm/v3/objects/contacts/gdpr-delete`)
-   of each contact found first, by the sync state's contact id or else by a search on their
-   emails and LinkedIn id property; Salesforce `DELETE /sobjects/Lead/{id}`. A CRM failure does
-   not undo the local erasure, it is audited;
+4. deletes them from the CRM through its adapter's `erase` (`lead_assets/crm/`): HubSpot's GDPR
+   delete (`POST /crm/v3/objects/contacts/gdpr-delete`) of each contact found first, by the sync
+   state's contact id or else by a search on their emails and LinkedIn id property; Salesforce
+   `DELETE /sobjects/Lead/{id}`. A CRM failure does not undo the local erasure, it is audited;
 5. writes one `erasure_audit` row: request id, hash of the identifier, counts, CRM outcome.
 
 CRM outcomes (`erasure_audit.crm_outcome`): `deleted` (a contact/lead was found and deleted),
@@ -50,6 +50,8 @@ from sqlalchemy import Connection, text
 
 from lead_assets.core import privacy
 from lead_assets.core.dedup_keys import email_key, linkedin_key
+from lead_assets.crm.adapter import ErasureSubject
+from lead_assets.crm.registry import CRMS
 from lead_assets.store.lead_store import LeadStore, ts_param, utc_now
 from lead_assets.store.suppression import add_entries, apply_suppression, suppressed_lead_ids
 
@@ -324,15 +326,14 @@ def _crm_delete(client: Any, crm: str, person: _Person, linkedin_id_property: st
     """(outcome, records deleted). Errors are summarised by status only: a body may name the person."""
     from lead_assets.clients.errors import VendorError
 
+    adapter = CRMS.get(crm)
+    if adapter is None:
+        return "unsupported", 0
+    subject = ErasureSubject(emails=frozenset(person.emails), linkedin_urls=frozenset(person.urls),
+                             crm_ids=frozenset(person.crm_ids.get(crm, ())), search_property=linkedin_id_property)
     outcomes: list[str] = []
-    deleted = 0
     try:
-        if crm == "hubspot":
-            outcomes = _hubspot_erase(client, person, linkedin_id_property)
-        elif crm == "salesforce":
-            outcomes = [_salesforce_delete(client, i) for i in sorted(person.crm_ids.get("salesforce", ()))]
-        else:
-            return "unsupported", 0
+        outcomes = adapter.erase(client, subject)
     except VendorError as exc:
         log.error("erasure: %s delete failed (HTTP %s); the local erasure stands", crm, exc.status)
         outcomes.append(f"failed: {type(exc).__name__} {exc.status or ''}".strip())
@@ -346,56 +347,6 @@ def _crm_delete(client: Any, crm: str, person: _Person, linkedin_id_property: st
         if hit:
             return hit, deleted
     return "not_found", deleted
-
-
-def _hubspot_erase(client: Any, person: _Person, linkedin_id_property: str | None) -> list[str]:
-    """Delete every contact found for the person; blocklist their emails when none was found.
-
-    A contact counts as found when the sync state recorded its id or a search finds it by email
-    or by the LinkedIn id property; only such a contact's delete is audited `deleted`.
-    """
-    recorded = sorted(person.crm_ids.get("hubspot", ()))
-    outcomes = [_hubspot_gdpr_delete(client, i) for i in recorded]
-    if "deleted" in outcomes:
-        return outcomes
-    found: list[str] = []
-    searches = [("email", e) for e in sorted(person.emails)]
-    if linkedin_id_property:
-        searches += [(linkedin_id_property, u) for u in sorted(person.urls)]
-    for prop, value in searches:
-        found += [i for i in client.search_ids(prop, value) if i not in found and i not in recorded]
-    outcomes += [_hubspot_gdpr_delete(client, i) for i in found]
-    if "deleted" in outcomes or "unsupported" in outcomes:
-        return outcomes
-    for email in sorted(person.emails):
-        # No contact holds the address: HubSpot still answers 204 and blocklists it (never "deleted").
-        client.gdpr_delete(email, id_property="email")
-        outcomes.append("not_found_blocklisted")
-    return outcomes
-
-
-def _hubspot_gdpr_delete(client: Any, contact_id: str) -> str:
-    from lead_assets.clients.errors import VendorRequestError
-
-    try:
-        client.gdpr_delete(contact_id)
-    except VendorRequestError as exc:
-        if exc.status == 404:
-            return "unsupported" if "No route" in str(exc) else "not_found"
-        raise
-    return "deleted"
-
-
-def _salesforce_delete(client: Any, crm_id: str) -> str:
-    from lead_assets.clients.errors import VendorRequestError
-
-    try:
-        client._call("DELETE", f"/sobjects/Lead/{crm_id}", expect_json=False)
-    except VendorRequestError as exc:
-        if exc.status == 404:
-            return "not_found"
-        raise
-    return "deleted"
 
 
 # -- the audit ---------------------------------------------------------------------------------

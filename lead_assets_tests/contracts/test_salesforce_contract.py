@@ -13,7 +13,7 @@ import pytest
 
 from lead_assets.clients.salesforce import CrmAuthError, SalesforceClient
 from lead_assets.core.crm_config import load_crm_config
-from lead_assets.pipeline.crm_sync import build_crm_client
+from lead_assets.crm.registry import build_crm_client
 from lead_assets_tests.contracts.recorder import Recorder, Reply
 
 V = "/services/data/v62.0"
