@@ -156,7 +156,8 @@ def choose_profile(profiles: list[Profile], filename: str, data: bytes) -> tuple
     """(profile, how it was chosen, the file parsed with it); profile None = the reader's built-in spellings.
 
     File name first (the first profile whose glob matches), then header fit: of the profiles whose
-    required headers the file has, the one that reads the most lead fields (the first on a tie).
+    required headers the file has, the one that reads the most lead fields (the first on a tie). Each such
+    candidate reads the whole file: a few profiles times a hand-held export, cheaper than a second reader.
     """
     for profile in profiles:
         if profile.fits_name(filename):
