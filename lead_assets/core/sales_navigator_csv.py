@@ -96,6 +96,8 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "email_status": ("Email Status",),
     "profile_picture_url": ("Profile Picture URL", "Photo URL"),
+    # A vendor's stable per-row id (Apollo's contact id): only a column mapping names its header.
+    "vendor_record_id": (),
 }
 # Column sets of which the header needs one, and of which it needs one.
 NAME_COLUMN_SETS: tuple[tuple[str, ...], ...] = (("full_name",), ("first_name", "last_name"))
@@ -190,6 +192,7 @@ class ImportResult:
     encoding: str | None = None
     delimiter: str | None = None
     column_map: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    headers: tuple[str, ...] = ()  # every header name of the file, as written
 
 
 # --------------------------------------------------------------------------- identifiers
@@ -537,6 +540,8 @@ def _row_record(fields: list[str], header: _Header) -> tuple[dict[str, Any] | No
         "company_size": _cell(fields, cols, "company_size"),
         "profile_picture_url": _cell(fields, cols, "profile_picture_url"),
     }
+    if "vendor_record_id" in cols:
+        record["vendor_record_id"] = _cell(fields, cols, "vendor_record_id")
     return record, (sales_url if public is None else None), ""
 
 
@@ -594,6 +599,7 @@ def parse_export(data: bytes, filename: str, *, max_bytes: int = MAX_FILE_BYTES,
         return result
     result.encoding, result.delimiter = text.encoding, delimiter
     result.column_map = {c: tuple(header.names[i].strip() for i in idx) for c, idx in header.columns.items()}
+    result.headers = tuple(n.strip() for n in header.names)
 
     width, named = len(header.names), header.named_width
     cursor = _Cursor(lines, delimiter, header.data_start)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from lead_assets.sources.adapter import ImportSource, LeadSource, PagedVendorSource
 from lead_assets.sources.apollo import ApolloSource
+from lead_assets.sources.lead_list import LeadListSource
 from lead_assets.sources.sales_navigator import SalesNavigatorSource
 from lead_assets.sources.zoominfo import ZoomInfoSource
 
 # In partition order. A sprint collects the ones its brief lists (sprint.yaml `sprint.sources`).
-SOURCES: dict[str, LeadSource] = {s.name: s for s in (ApolloSource(), ZoomInfoSource(), SalesNavigatorSource())}
+SOURCES: dict[str, LeadSource] = {s.name: s for s in (ApolloSource(), ZoomInfoSource(), SalesNavigatorSource(),
+                                                       LeadListSource())}
 
 
 def lead_source(name: str) -> LeadSource:
