@@ -14,7 +14,7 @@ import pytest
 from lead_assets.definitions import defs
 from lead_assets.defs.checks import required_fields_check
 from lead_assets.defs.leads import scored_leads
-from lead_assets.defs.resources import LeadStoreResource
+from lead_assets.defs.resources import LeadStoreResource, SprintBriefResource
 from lead_assets_tests.test_crm_sync import make_leads
 
 SCORED = dg.AssetKey("scored_leads")
@@ -51,7 +51,7 @@ def set_name(store, partition: str, name: str | None) -> None:
 def scored(instance: dg.DagsterInstance, resource: LeadStoreResource, partition: str) -> bool:
     """A real run of `scored_leads` and its blocking check for one partition; whether the check passed."""
     result = dg.materialize([scored_leads, required_fields_check], partition_key=partition, instance=instance,
-                            resources={"lead_store": resource}, raise_on_error=False)
+                            resources={"lead_store": resource, "sprint": SprintBriefResource()}, raise_on_error=False)
     return next(e.passed for e in result.get_asset_check_evaluations() if e.check_name == "required_fields")
 
 
