@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from lead_assets.core.sales_navigator_csv import ImportResult
 from lead_assets.pipeline.lead_batches import BatchOutcome, VendorRecord, store_batch
 from lead_assets.store.files import FileStorage, LocalStorage, sprint_storage
 
@@ -104,6 +105,17 @@ def reject_file(ctx: ImportContext, source: str, partition_key: str, name: str, 
     ctx.store.quarantine(pd.DataFrame([{"source": source, "partition_key": partition_key, "vendor_person_id": None,
                                         "reason": f"file {name} rejected: {why}",
                                         "payload": data[:4096].decode("utf-8", "replace")}]))
+
+
+def count_rows(result: ImportResult, report: ImportReport, **payload: Any) -> list[VendorRecord]:
+    """Count a parsed file's rows in the report; its rejected rows as records that become quarantine rows
+    (file, line, `payload`, the raw text, the reason)."""
+    report.rows += len(result.records) + len(result.rejected_rows)
+    report.rows_rejected += len(result.rejected_rows)
+    name = result.filename
+    return [VendorRecord(payload={"file": name, "line": line, **payload, "row": raw}, fields=None,
+                         problem=f"{name} line {line}: {reason}")
+            for line, reason, raw in result.rejected_rows]
 
 
 def store_records(ctx: ImportContext, source: str, partition_key: str, records: list[VendorRecord],

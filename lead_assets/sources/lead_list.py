@@ -35,6 +35,7 @@ from lead_assets.sources.adapter import ImportSource
 from lead_assets.sources.file_imports import (
     ImportContext,
     ImportReport,
+    count_rows,
     file_key,
     files_of_hour,
     reject_file,
@@ -232,9 +233,7 @@ class LeadListSource(ImportSource):
             return
         ctx.log.info("lead list %s: profile %s (by %s), %d rows, %d rejected", name, used, how,
                      len(result.records), len(result.rejected_rows))
-        records = [VendorRecord(payload={"file": name, "line": line, "profile": used, "row": raw}, fields=None,
-                                problem=f"{name} line {line}: {reason}")
-                   for line, reason, raw in result.rejected_rows]
+        records = count_rows(result, report, profile=used)
         for line, fields in result.records:
             fields = dict(fields)
             vendor_id = fields.pop("vendor_record_id", None)
@@ -245,6 +244,4 @@ class LeadListSource(ImportSource):
             if alt is not None:
                 payload["sales_navigator_url"] = alt
             records.append(VendorRecord(payload=payload, fields=fields, extra_keys=(f"sn:{alt}",) if alt else ()))
-        report.rows += len(result.records) + len(result.rejected_rows)
-        report.rows_rejected += len(result.rejected_rows)
         store_records(ctx, self.name, partition_key, records, report)

@@ -21,6 +21,7 @@ from lead_assets.sources.adapter import ImportSource
 from lead_assets.sources.file_imports import (
     ImportContext,
     ImportReport,
+    count_rows,
     files_of_hour,
     reject_file,
     store_records,
@@ -81,12 +82,7 @@ class SalesNavigatorSource(ImportSource):
         if result.file_error:
             reject_file(ctx, self.name, partition_key, name, data, result.file_error, report)
             return
-        records: list[VendorRecord] = [
-            VendorRecord(payload={"file": name, "line": line, "row": raw}, fields=None,
-                         problem=f"{name} line {line}: {reason}")
-            for line, reason, raw in result.rejected_rows
-        ]
-        report.rows_rejected += len(result.rejected_rows)
+        records = count_rows(result, report)
         by_name_domain = _leads_by_name_domain(ctx.store, [f for _, f in result.records])
         for line, fields in result.records:
             payload = {"file": name, "line": line, **fields}
@@ -105,7 +101,6 @@ class SalesNavigatorSource(ImportSource):
                 # kept whole (the Sales Navigator URL too) so a later hour can match it again
                 records.append(VendorRecord(payload={**payload, "sales_navigator_url": alt}, fields=None,
                                             problem=f"{name} line {line}: {NO_MATCH_REASON}"))
-        report.rows += len(result.records) + len(result.rejected_rows)
         store_records(ctx, self.name, partition_key, records, report)
 
 
