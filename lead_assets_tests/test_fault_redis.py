@@ -7,8 +7,6 @@ stored twice. The shared Redis on 6379 is never touched.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import time
 
@@ -23,17 +21,12 @@ from lead_assets.sandbox import SandboxConfig, start_sandbox
 from lead_assets.sources.collector import collect_hour, collection_context
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
+from lead_assets_tests.redis_servers import free_port, kill, start_redis
 
 CFG = sprint_config()
 HOURS = hour_keys(CFG.start, CFG.hours)
 TABLES = ("lead_sources, leads, raw_landings, dedup_keys, quarantine, search_slices, vendor_calls, "
           "cost_ledger, enrichment_ledger, field_provenance, crm_sync_state")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OwnRedis:
@@ -45,28 +38,10 @@ class OwnRedis:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not on PATH"
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
+        self.proc = start_redis(port=self.port)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()  # abrupt, like a crash: Redis keeps nothing
-            self.proc.wait(timeout=10)
+        kill(self.proc)
         self.proc = None
 
 

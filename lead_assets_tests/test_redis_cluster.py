@@ -30,6 +30,7 @@ from lead_assets.sources.collector import collect_hour, collection_context
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 from lead_assets.store.redis_client import same_slot
+from lead_assets_tests.redis_servers import kill, start_redis
 
 CFG = sprint_config()
 HOURS = hour_keys(CFG.start, CFG.hours)
@@ -46,29 +47,14 @@ class ClusterNodes:
     def __init__(self, folder: Path, ports=PORTS):
         self.folder, self.ports = folder, ports
         self.procs: dict[int, subprocess.Popen] = {}
-        self.binary = shutil.which("redis-server")
-        assert self.binary and shutil.which("redis-cli"), "redis-server / redis-cli are not on PATH"
+        assert shutil.which("redis-cli"), "redis-cli is not on PATH"
 
     def start(self, port: int) -> None:
         for p in (port, port + 10000):  # the node's port and its cluster bus
             with socket.socket() as s:
                 assert s.connect_ex(("127.0.0.1", p)) != 0, f"port {p} is taken: the cluster test needs it"
-        self.procs[port] = subprocess.Popen(
-            [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "1000",
-             "--save", "", "--appendonly", "no"],
-            cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                assert time.monotonic() < deadline, f"redis-server on {port} did not start"
-                time.sleep(0.05)
-        client.close()
+        self.procs[port] = start_redis("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                                       "--cluster-node-timeout", "1000", port=port, cwd=self.folder)
 
     def create(self) -> None:
         for port in self.ports:
@@ -88,10 +74,7 @@ class ClusterNodes:
             client.close()
 
     def kill(self, port: int) -> None:
-        proc = self.procs.pop(port, None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()  # abrupt, like a crash: the node keeps nothing but its nodes.conf
-            proc.wait(timeout=10)
+        kill(self.procs.pop(port, None))  # like a crash: the node keeps nothing but its nodes.conf
 
     def stop_all(self) -> None:
         for port in list(self.procs):

@@ -7,9 +7,7 @@ the replica, both fall back meanwhile (reported) and follow the new master after
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,38 +18,17 @@ from lead_assets.clients.rate_limit import make_limiter
 from lead_assets.store.dedup_index import DedupIndex
 from lead_assets.store.lead_store import LeadStore
 from lead_assets.store.redis_client import redis_client
+from lead_assets_tests.redis_servers import free_port, kill, start_redis, wait_ping
 
 SENTINEL_PORT = 26390
 SERVICE = "leadsprint-test"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ping(port: int) -> None:
-    client = redis.Redis(port=port, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.RedisError:
-            assert time.monotonic() < deadline, f"nothing answers on {port}"
-            time.sleep(0.05)
-    client.close()
-
-
 @pytest.fixture
 def sentinel_setup(tmp_path: Path):
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not on PATH"
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", SENTINEL_PORT)) != 0, f"port {SENTINEL_PORT} is taken"
     master, replica = free_port(), free_port()
-    base = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     conf = tmp_path / "sentinel.conf"
     conf.write_text(
         f"port {SENTINEL_PORT}\nbind 127.0.0.1\ndir {tmp_path}\n"
@@ -61,22 +38,15 @@ def sentinel_setup(tmp_path: Path):
     )
     procs = {}
     try:
-        procs["master"] = subprocess.Popen([binary, "--port", str(master), *base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ping(master)
-        procs["replica"] = subprocess.Popen(
-            [binary, "--port", str(replica), "--replicaof", "127.0.0.1", str(master), *base],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        wait_ping(replica)
-        procs["sentinel"] = subprocess.Popen([binary, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs["master"] = start_redis(port=master)
+        procs["replica"] = start_redis("--replicaof", "127.0.0.1", str(master), port=replica)
+        procs["sentinel"] = start_redis(str(conf), "--sentinel")
         wait_ping(SENTINEL_PORT)
         yield {"procs": procs, "master": master, "replica": replica,
                "url": f"redis+sentinel://127.0.0.1:{SENTINEL_PORT}/{SERVICE}/0"}
     finally:
         for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
+            kill(proc)
 
 
 def test_dedup_and_limiter_through_sentinel_follow_a_failover(sentinel_setup, tmp_path):
