@@ -61,7 +61,7 @@ def _specs() -> list[dg.AssetSpec]:
     specs=_specs(),
     partitions_def=sprint_partitions,
     retry_policy=VENDOR_RETRY,
-    required_resource_keys={"sprint", "lead_store", *ENABLED_SOURCES},
+    required_resource_keys={"sprint", "lead_store", *(lead_source(name).resource_key for name in ENABLED_SOURCES)},
 )
 def collect_leads(context: dg.AssetExecutionContext):
     """Land one hour of one source and store the people it holds (see `raw_leads` and `deduped_leads`)."""

@@ -92,10 +92,6 @@ class PagedVendorSource(LeadSource):
     def before_purchase(self, ctx: CollectionContext, rows: list, partition_key: str, hour: HourPurchases) -> None:
         """Settle people of a page without buying them (e.g. match people another source brought in)."""
 
-    def search_rows(self, body: Any) -> list:
-        """The people rows of a search page."""
-        return self.read_page(body, None)[1]
-
 
 @dataclass
 class HourPurchases:

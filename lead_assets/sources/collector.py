@@ -23,6 +23,7 @@ from lead_assets.config.settings import SprintConfig
 from lead_assets.core.titles import TitleMatcher
 from lead_assets.pipeline.lead_batches import BatchOutcome
 from lead_assets.pipeline.search_plan import Slice, assign_hours, plan_slices
+from lead_assets.sources import paged_source
 from lead_assets.sources.adapter import HourPurchases, PagedVendorSource
 from lead_assets.sources.purchases import BudgetExhausted, ReplayMiss, flush_calls, handle_page
 from lead_assets.sources.slice_walk import SliceWalk
@@ -100,8 +101,6 @@ class CollectionContext:
 def collection_context(cfg: SprintConfig, store, index, client=None, run_id=None,
                        log: logging.Logger | None = None, on_batch=None, source: str = "apollo") -> CollectionContext:
     """A collection context for one run of `source`; `client=None` means replay from the landing table only."""
-    from lead_assets.sources import paged_source  # the registry imports this module
-
     adapter = paged_source(source)
     coll = cfg.collection.get(source, {})
     return CollectionContext(
