@@ -90,11 +90,6 @@ def neutralise_formulas(s: pd.Series) -> pd.Series:
     return map_distinct(s, lambda v: _neutralise_one(str(v)))
 
 
-def neutralise_value(value: str | None) -> str | None:
-    """`neutralise_formulas` for one value."""
-    return None if value is None else _neutralise_one(str(value))
-
-
 # --------------------------------------------------------------------------------------------
 # Mapping leads onto CRM fields.
 # --------------------------------------------------------------------------------------------

@@ -98,10 +98,6 @@ class EnrichmentConfig:
         """USD the budget guard reserves for one call."""
         return self.endpoint(provider, endpoint).price_usd
 
-    def lookup_price(self, provider: str, field_name: str) -> float:
-        """USD of one lookup of `field_name` at `provider`."""
-        return self.price(provider, LOOKUP_ENDPOINTS[(provider, field_name)])
-
     def min_confidence(self, provider: str) -> float:
         """The score an answer of `provider` needs to count (0 when it gives none)."""
         return self.providers[provider].min_confidence

@@ -643,11 +643,6 @@ def required_field_checks(df: Columns, loc: dict[str, np.ndarray] | None = None)
     return {f: checks[f] for f in REQUIRED_FIELDS}
 
 
-def required_field_validity(df: pd.DataFrame, loc: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-    """`required_field_checks` as a bool DataFrame (one column per REQUIRED_FIELDS entry), index kept."""
-    return pd.DataFrame(required_field_checks(df, loc), index=df.index)
-
-
 def _validation_errors(out: Columns, raw_linkedin: pd.Series) -> list[str]:
     """';'-joined error codes per row ('' when every required field is valid)."""
     full = column_values(out, "full_name")

@@ -42,7 +42,6 @@ import binascii
 import json
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -373,9 +372,3 @@ def read_audit(store: LeadStore, request_id: str | None = None) -> list[dict]:
     for r in rows:
         r["counts"] = json.loads(r["counts"])
     return rows
-
-
-def erase_many(store: LeadStore, index: Any, crm_client: Any, crm_name: str | None,
-               identifiers: Iterable[str], request_id: str, log: logging.Logger | None = None) -> list[ErasureReport]:
-    """`erase_person` for several identifiers of one request (audited one row each)."""
-    return [erase_person(store, index, crm_client, crm_name, i, request_id, log) for i in identifiers]

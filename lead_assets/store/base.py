@@ -148,17 +148,6 @@ class StoreBase:
         )
         return conn.exec_driver_sql("SELECT total_changes()").scalar_one() - before
 
-    def _insert_new_returning(
-        self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], conflict: str, returning: str
-    ) -> list:
-        """PostgreSQL only: `_insert_new` that returns `returning` of the rows it inserted."""
-        stage = self._pg_stage(conn, table, columns, rows)
-        cols = ", ".join(columns)
-        return conn.exec_driver_sql(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY {conflict} "
-            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
-        ).all()
-
     def _pg_stage(self, conn: Connection, name: str, columns: Sequence[str], rows: Iterable[tuple]) -> str:
         """COPY `rows` into a fresh TEMP table (dropped at commit); return its name."""
         stage = f"_stage_{name}_{next(_stage_ids)}"
